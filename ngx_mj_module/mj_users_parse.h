@@ -1,0 +1,62 @@
+/*
+ * mj_users_parse.h: the users file and upstream keys file formats.
+ *
+ * Plain C with no nginx dependency: the module and mjctl build the same
+ * parser, so `mjctl check` and `nginx -t` can never disagree.
+ */
+
+#ifndef MJ_USERS_PARSE_H
+#define MJ_USERS_PARSE_H
+
+#include <stddef.h>
+
+#define MJ_DIGEST_LEN    32
+#define MJ_NAME_MAX      64
+#define MJ_SECRET_MAX    1024
+#define MJ_ERR_MAX       256
+
+#define MJ_KEY_BEARER    0     /* Authorization: Bearer <secret> */
+#define MJ_KEY_HEADER    1     /* mj-api-secret: <secret> */
+
+
+typedef struct {
+    char           name[MJ_NAME_MAX + 1];
+    unsigned char  digest[MJ_DIGEST_LEN];
+    char           key[MJ_NAME_MAX + 1];      /* upstream key name */
+    unsigned       line;
+    unsigned       disabled:1;
+} mj_user_rec_t;
+
+
+typedef struct {
+    char           name[MJ_NAME_MAX + 1];
+    char           secret[MJ_SECRET_MAX + 1];
+    size_t         secret_len;
+    char           upstream[MJ_NAME_MAX + 1]; /* "" if none */
+    unsigned       line;
+    int            style;                     /* MJ_KEY_BEARER, ... */
+} mj_ukey_rec_t;
+
+
+typedef struct {
+    unsigned       line;                      /* 0: not tied to a line */
+    char           msg[MJ_ERR_MAX];
+} mj_parse_err_t;
+
+
+/*
+ * Both parsers return 0 and a malloc()ed array (free() it), or -1 with
+ * err filled in.  They refuse anything they do not know.
+ */
+int mj_users_parse(const char *text, size_t len, mj_user_rec_t **users,
+    size_t *n, mj_parse_err_t *err);
+int mj_ukeys_parse(const char *text, size_t len, mj_ukey_rec_t **keys,
+    size_t *n, mj_parse_err_t *err);
+
+/* every user's key name must exist among the upstream keys */
+int mj_users_check_keys(const mj_user_rec_t *users, size_t nusers,
+    const mj_ukey_rec_t *keys, size_t nkeys, mj_parse_err_t *err);
+
+int mj_hex_digest(const char *hex, size_t len, unsigned char *out);
+
+#endif /* MJ_USERS_PARSE_H */

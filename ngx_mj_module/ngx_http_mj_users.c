@@ -1,0 +1,552 @@
+/*
+ * ngx_http_mj_users.c: users, their keys, and the swap of credentials.
+ *
+ * At config time the users file and the upstream keys file are parsed (by
+ * mj_users_parse.c) into a table keyed by the SHA-256 of each user's key.
+ * A request hashes the key it presents once, finds the user in O(1) with a
+ * constant-time compare, loses its own credential headers and gains the
+ * upstream key its user maps to.
+ */
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "ngx_http_mj_module.h"
+
+
+#define NGX_HTTP_MJ_FILE_MAX    (64 * 1024 * 1024)
+#define NGX_HTTP_MJ_KEY_MAX     512
+
+
+static ngx_str_t  ngx_http_mj_secret_header = ngx_string("mj-api-secret");
+
+
+static ngx_int_t
+ngx_http_mj_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *text)
+{
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_file_info_t  fi;
+
+    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", name);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > NGX_HTTP_MJ_FILE_MAX)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is not a readable file of at most 64m",
+                           name);
+        goto failed;
+    }
+
+    text->len = (size_t) ngx_file_size(&fi);
+    text->data = ngx_pnalloc(cf->temp_pool, text->len + 1);
+    if (text->data == NULL) {
+        goto failed;
+    }
+
+    n = ngx_read_fd(fd, text->data, text->len);
+    if (n != (ssize_t) text->len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_read_fd_n " \"%V\" failed", name);
+        goto failed;
+    }
+
+    (void) ngx_close_file(fd);
+    return NGX_OK;
+
+failed:
+
+    (void) ngx_close_file(fd);
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_mj_load_keys(ngx_conf_t *cf, ngx_str_t *file,
+    mj_ukey_rec_t **keys, size_t *n)
+{
+    ngx_str_t        text;
+    mj_parse_err_t   err;
+    ngx_file_info_t  fi;
+
+    if (ngx_file_info(file->data, &fi) != NGX_FILE_ERROR
+        && (fi.st_mode & 077))
+    {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "upstream keys file \"%V\" is readable by others "
+                           "than its owner; chmod 600 it", file);
+    }
+
+    if (ngx_http_mj_read_file(cf, file, &text) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (mj_ukeys_parse((char *) text.data, text.len, keys, n, &err) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V:%ui: %s",
+                           file, (ngx_uint_t) err.line, err.msg);
+        ngx_explicit_memzero(text.data, text.len);
+        return NGX_ERROR;
+    }
+
+    ngx_explicit_memzero(text.data, text.len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mj_copy_keys(ngx_conf_t *cf, mj_ukey_rec_t *rec, size_t n,
+    ngx_array_t *out)
+{
+    u_char              *p;
+    size_t               i;
+    ngx_http_mj_ukey_t  *k;
+
+    if (ngx_array_init(out, cf->pool, n ? n : 1, sizeof(ngx_http_mj_ukey_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        k = ngx_array_push(out);
+        if (k == NULL) {
+            return NGX_ERROR;
+        }
+
+        k->name.len = ngx_strlen(rec[i].name);
+        k->name.data = (u_char *) rec[i].name;
+        k->name.data = ngx_pstrdup(cf->pool, &k->name);
+
+        k->upstream.len = ngx_strlen(rec[i].upstream);
+        k->upstream.data = (u_char *) rec[i].upstream;
+        k->upstream.data = ngx_pstrdup(cf->pool, &k->upstream);
+
+        if (rec[i].style == MJ_KEY_HEADER) {
+            k->header = ngx_http_mj_secret_header;
+            k->value.len = rec[i].secret_len;
+            p = ngx_pnalloc(cf->pool, k->value.len);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+            k->value.data = p;
+            ngx_memcpy(p, rec[i].secret, rec[i].secret_len);
+
+        } else {
+            ngx_str_set(&k->header, "Authorization");
+            k->value.len = sizeof("Bearer ") - 1 + rec[i].secret_len;
+            p = ngx_pnalloc(cf->pool, k->value.len);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+            k->value.data = p;
+            p = ngx_cpymem(p, "Bearer ", sizeof("Bearer ") - 1);
+            ngx_memcpy(p, rec[i].secret, rec[i].secret_len);
+        }
+
+        if (k->name.data == NULL || k->upstream.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        k->header_hash = ngx_hash_key_lc(k->header.data, k->header.len);
+        k->header_lc.len = k->header.len;
+        k->header_lc.data = ngx_pnalloc(cf->pool, k->header.len);
+        if (k->header_lc.data == NULL) {
+            return NGX_ERROR;
+        }
+        ngx_strlow(k->header_lc.data, k->header.data, k->header.len);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_mj_slot(u_char *digest, ngx_uint_t mask)
+{
+    uint32_t  h;
+
+    /* the digest is uniformly random already: take its first bytes */
+    ngx_memcpy(&h, digest, sizeof(h));
+
+    return h & mask;
+}
+
+
+static ngx_int_t
+ngx_http_mj_build_table(ngx_conf_t *cf, ngx_http_mj_main_conf_t *mmcf,
+    mj_user_rec_t *rec, size_t n, ngx_array_t *keys)
+{
+    size_t               i, j;
+    ngx_uint_t           size, slot;
+    ngx_http_mj_user_t  *u;
+    ngx_http_mj_ukey_t  *k;
+
+    for (size = 16; size < 2 * n; size <<= 1) { /* void */ }
+
+    mmcf->table = ngx_pcalloc(cf->pool, size * sizeof(ngx_http_mj_user_t *));
+    u = ngx_pcalloc(cf->pool, (n ? n : 1) * sizeof(ngx_http_mj_user_t));
+    if (mmcf->table == NULL || u == NULL) {
+        return NGX_ERROR;
+    }
+
+    mmcf->mask = size - 1;
+    mmcf->nusers = n;
+    k = keys->elts;
+
+    for (i = 0; i < n; i++, u++) {
+        u->name.len = ngx_strlen(rec[i].name);
+        u->name.data = (u_char *) rec[i].name;
+        u->name.data = ngx_pstrdup(cf->pool, &u->name);
+        if (u->name.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(u->digest, rec[i].digest, MJ_DIGEST_LEN);
+        u->disabled = rec[i].disabled;
+
+        for (j = 0; j < keys->nelts; j++) {
+            if (k[j].name.len == ngx_strlen(rec[i].key)
+                && ngx_strncmp(k[j].name.data, rec[i].key, k[j].name.len)
+                   == 0)
+            {
+                u->key = &k[j];
+                break;
+            }
+        }
+
+        slot = ngx_http_mj_slot(u->digest, mmcf->mask);
+
+        while (mmcf->table[slot]) {
+            slot = (slot + 1) & mmcf->mask;
+        }
+
+        mmcf->table[slot] = u;
+    }
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_http_mj_load_users(ngx_conf_t *cf, ngx_http_mj_main_conf_t *mmcf)
+{
+    size_t           nusers, nkeys;
+    ngx_str_t        text;
+    ngx_int_t        rc;
+    ngx_array_t      keys;
+    mj_parse_err_t   err;
+    mj_user_rec_t   *users;
+    mj_ukey_rec_t   *krec;
+
+    users = NULL;
+    krec = NULL;
+    nkeys = 0;
+    rc = NGX_ERROR;
+
+    if (mmcf->keys_file.len
+        && ngx_http_mj_load_keys(cf, &mmcf->keys_file, &krec, &nkeys)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_mj_read_file(cf, &mmcf->users_file, &text) != NGX_OK) {
+        goto done;
+    }
+
+    if (mj_users_parse((char *) text.data, text.len, &users, &nusers, &err)
+        != 0
+        || mj_users_check_keys(users, nusers, krec, nkeys, &err) != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V:%ui: %s",
+                           &mmcf->users_file, (ngx_uint_t) err.line,
+                           err.msg);
+        goto done;
+    }
+
+    if (ngx_http_mj_copy_keys(cf, krec, nkeys, &keys) != NGX_OK
+        || ngx_http_mj_build_table(cf, mmcf, users, nusers, &keys) != NGX_OK)
+    {
+        goto done;
+    }
+
+    rc = NGX_OK;
+
+done:
+
+    if (krec) {
+        ngx_explicit_memzero(krec, nkeys * sizeof(mj_ukey_rec_t));
+        free(krec);
+    }
+
+    free(users);
+
+    return rc == NGX_OK ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+static ngx_http_mj_user_t *
+ngx_http_mj_lookup(ngx_http_mj_main_conf_t *mmcf, u_char *digest)
+{
+    ngx_uint_t           slot;
+    ngx_http_mj_user_t  *u;
+
+    if (mmcf->table == NULL) {
+        return NULL;
+    }
+
+    slot = ngx_http_mj_slot(digest, mmcf->mask);
+
+    for ( ;; ) {
+        u = mmcf->table[slot];
+
+        if (u == NULL) {
+            return NULL;
+        }
+
+        if (CRYPTO_memcmp(u->digest, digest, MJ_DIGEST_LEN) == 0) {
+            return u;
+        }
+
+        slot = (slot + 1) & mmcf->mask;
+    }
+}
+
+
+static ngx_table_elt_t *
+ngx_http_mj_find_header(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_uint_t *count)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *found;
+
+    found = NULL;
+    *count = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for ( /* void */ ; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (h[i].key.len == name->len
+                && ngx_strncasecmp(h[i].key.data, name->data, name->len)
+                   == 0)
+            {
+                if (found == NULL) {
+                    found = &h[i];
+                }
+
+                (*count)++;
+            }
+        }
+    }
+
+    return found;
+}
+
+
+/*
+ * The key a client presents: "Authorization: Bearer <key>" first; when
+ * Authorization is absent, another scheme, or the placeholder
+ * "midjourney-proxy" that stock clients send, then "mj-api-secret".
+ */
+static ngx_int_t
+ngx_http_mj_client_key(ngx_http_request_t *r, ngx_str_t *key)
+{
+    ngx_str_t         v;
+    ngx_uint_t        n;
+    ngx_table_elt_t  *h;
+
+    ngx_str_null(key);
+
+    h = r->headers_in.authorization;
+
+    if (h) {
+        v = h->value;
+
+        if (v.len > 7 && ngx_strncasecmp(v.data, (u_char *) "Bearer ", 7)
+                         == 0)
+        {
+            v.data += 7;
+            v.len -= 7;
+
+            while (v.len && v.data[0] == ' ') {
+                v.data++;
+                v.len--;
+            }
+
+            *key = v;
+
+        } else if (v.len && ngx_strlchr(v.data, v.data + v.len, ' ') == NULL)
+        {
+            /* a bare token, as new-api accepts */
+            *key = v;
+        }
+
+        if (key->len == sizeof("midjourney-proxy") - 1
+            && ngx_strncmp(key->data, "midjourney-proxy", key->len) == 0)
+        {
+            ngx_str_null(key);
+        }
+    }
+
+    if (key->len == 0) {
+        h = ngx_http_mj_find_header(r, &ngx_http_mj_secret_header, &n);
+
+        if (n > 1) {
+            return NGX_DECLINED;
+        }
+
+        if (h) {
+            *key = h->value;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_mj_authenticate(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
+{
+    u_char                    digest[MJ_DIGEST_LEN];
+    ngx_str_t                 key;
+    ngx_table_elt_t          *h;
+    ngx_http_mj_user_t       *u;
+    ngx_http_mj_main_conf_t  *mmcf;
+
+    if (ngx_http_mj_client_key(r, &key) != NGX_OK) {
+        return ngx_http_mj_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                NGX_HTTP_MJ_CODE_INVALID,
+                                "more than one mj-api-secret header");
+    }
+
+    if (key.len == 0) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "WWW-Authenticate");
+        ngx_str_set(&h->value, "Bearer realm=\"mj\"");
+
+        return ngx_http_mj_fail(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                NGX_HTTP_MJ_CODE_INVALID,
+                                "missing API key: send \"Authorization: "
+                                "Bearer <key>\" or \"mj-api-secret: <key>\"");
+    }
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mj_module);
+    u = NULL;
+
+    if (key.len <= NGX_HTTP_MJ_KEY_MAX) {
+        SHA256(key.data, key.len, digest);
+        u = ngx_http_mj_lookup(mmcf, digest);
+    }
+
+    if (u == NULL || u->disabled) {
+        if (u) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "mj: key of disabled user \"%V\" refused",
+                          &u->name);
+
+        } else {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "mj: unknown API key refused");
+        }
+
+        return ngx_http_mj_fail(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                NGX_HTTP_MJ_CODE_INVALID, "invalid API key");
+    }
+
+    ctx->user = u;
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_mj_is_credential(ngx_table_elt_t *h)
+{
+    return (h->key.len == sizeof("Authorization") - 1
+            && ngx_strncasecmp(h->key.data, (u_char *) "Authorization",
+                               h->key.len) == 0)
+           || (h->key.len == ngx_http_mj_secret_header.len
+               && ngx_strncasecmp(h->key.data, ngx_http_mj_secret_header.data,
+                                  h->key.len) == 0);
+}
+
+
+/*
+ * Rebuild the request's header list without the client's credentials and,
+ * when "key" is given, with the upstream key in the style it wants.
+ *
+ * A fresh list rather than unlinking in place: nginx's list walkers do not
+ * expect empty parts, and pushes into a split part would overwrite its
+ * neighbours.  The r->headers_in pointers keep pointing at the old
+ * elements, which stay in the pool with the same contents.
+ */
+ngx_int_t
+ngx_http_mj_swap_credentials(ngx_http_request_t *r, ngx_http_mj_ukey_t *key)
+{
+    ngx_uint_t        i, n;
+    ngx_list_t        headers;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *e;
+
+    n = 1;
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        n += part->nelts;
+    }
+
+    if (ngx_list_init(&headers, r->pool, n, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (ngx_http_mj_is_credential(&h[i])) {
+                continue;
+            }
+
+            e = ngx_list_push(&headers);
+            if (e == NULL) {
+                return NGX_ERROR;
+            }
+
+            *e = h[i];
+        }
+    }
+
+    if (key) {
+        e = ngx_list_push(&headers);
+        if (e == NULL) {
+            return NGX_ERROR;
+        }
+
+        e->hash = key->header_hash;
+        e->key = key->header;
+        e->value = key->value;
+        e->lowcase_key = key->header_lc.data;
+    }
+
+    r->headers_in.headers = headers;
+    r->headers_in.authorization = NULL;
+
+    return NGX_OK;
+}
