@@ -1,0 +1,65 @@
+# Reloads: added and revoked users take effect, a bad reload keeps the
+# running configuration, requests in flight are not dropped.
+use strict;
+use warnings;
+use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use MJTest;
+use MJNginx;
+
+my $ng = MJNginx->new(workers => 2, conf => <<'_EOC_');
+        location /mj/ {
+            mj_gateway on;
+            proxy_read_timeout 20s;
+            proxy_pass http://mjsim;
+        }
+_EOC_
+
+my %alice = (Authorization => "Bearer $KEY{alice}");
+my %bob   = (Authorization => "Bearer $KEY{bob}");
+my $fetch = '/mj/task/1712345678901234/fetch';
+
+is $ng->get($fetch, \%alice)->{status}, 404, 'alice is relayed (unknown task)';
+is $ng->get($fetch, \%bob)->{status}, 404, 'bob is relayed';
+
+# a request in flight across the reload
+my $pid = fork // die;
+if ($pid == 0) {
+    my $r = $ng->get($fetch, {%alice, 'X-Sim-Mode' => 'slow:1500'});
+    exit($r->{status} == 404 ? 0 : 1);
+}
+MJNginx::wait_until(sub { sim_seen('slow:1500') > 0 }, 10)
+    or fail 'slow request never reached the upstream';
+
+# revoke bob, add frank
+require Digest::SHA;
+my $frank = 'mj-frank-0123456789abcdef';
+mj_write_users(mj_users_text('bob')
+               . "frank " . Digest::SHA::sha256_hex($frank) . " main\n");
+my ($rc, $out) = $ng->reload;
+is $rc, 0, 'reload with bob revoked and frank added' or diag $out;
+
+is $ng->get($fetch, \%bob)->{status}, 401, 'bob is refused after the reload';
+is $ng->get($fetch, {Authorization => "Bearer $frank"})->{status}, 404,
+   'frank is relayed after the reload';
+
+waitpid $pid, 0;
+is $?, 0, 'the request in flight during the reload completed';
+
+# a bad users file: the reload fails and the running config stays
+mj_write_users(mj_users_text() . "broken line\n");
+($rc, $out) = $ng->run('-s', 'reload');
+MJNginx::wait_until(sub { $ng->error_log =~ /users:\d+: expected/ }, 10);
+like $ng->error_log, qr/users:\d+: expected "NAME SHA256 UPSTREAM-KEY/,
+     'the bad reload is logged with file and line';
+is $ng->get($fetch, {Authorization => "Bearer $frank"})->{status}, 404,
+   'the running config (with frank) still serves';
+is $ng->get($fetch, \%bob)->{status}, 401, 'and still refuses bob';
+
+mj_write_users();
+$ng->stop;
+unlike $ng->error_log, qr/\Q$KEY{alice}\E|\Q$ENV{TEST_NGINX_MJ_UPSTREAM_KEY}\E/,
+       'no key in the error log';
+
+done_testing;

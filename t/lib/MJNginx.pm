@@ -1,0 +1,180 @@
+package MJNginx;
+
+# An nginx of its own for plain Test::More tests (reloads mid-flow, killed
+# workers, restarts): a prefix folder outside servroot, a free port, the
+# module loaded, master process on.
+#
+#     my $ng = MJNginx->new(conf => $server_block_text, workers => 2);
+#     my $res = $ng->get('/mj/task/1/fetch', {Authorization => 'Bearer ...'});
+#     $ng->reload; $ng->stop;
+
+use strict;
+use warnings;
+
+use File::Temp ();
+use HTTP::Tiny;
+use IO::Socket::INET;
+use Time::HiRes ();
+use MJSim ();
+
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, Proto => 'tcp') or die $!;
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
+
+sub new {
+    my ($class, %opt) = @_;
+    my $self = bless {
+        workers => 1, http => '', main => '', %opt,
+        port    => free_port(),
+        nginx   => $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx',
+        module  => MJSim::sim_root() . '/build/ngx_http_mj_module.so',
+    }, $class;
+    $self->{dir} = File::Temp::tempdir('mj-nginx-XXXXXX', TMPDIR => 1,
+                                       CLEANUP => 1);
+    mkdir "$self->{dir}/$_" for qw(conf logs);
+    chmod 0755, $self->{dir};
+    $self->write_conf;
+    $self->start unless $opt{no_start};
+    return $self;
+}
+
+sub dir  { $_[0]{dir} }
+sub port { $_[0]{port} }
+sub url  { "http://127.0.0.1:$_[0]{port}" }
+
+sub conf_text {
+    my ($self) = @_;
+    my $mj = $ENV{TEST_NGINX_MJ_DIR} // '';
+    my $sim = $ENV{TEST_NGINX_SIM_PORT} // 1;
+    my $text = <<"_EOC_";
+load_module $self->{module};
+worker_processes $self->{workers};
+error_log logs/error.log info;
+pid logs/nginx.pid;
+$self->{main}
+events { worker_connections 256; }
+http {
+    access_log logs/access.log;
+    client_body_temp_path logs/body;
+    proxy_temp_path logs/proxy;
+    mj_users $mj/users;
+    mj_upstream_keys $mj/keys;
+    upstream mjsim {
+        server 127.0.0.1:$sim;
+        keepalive 4;
+    }
+    $self->{http}
+    server {
+        listen 127.0.0.1:$self->{port};
+        $self->{conf}
+    }
+}
+_EOC_
+    return $text;
+}
+
+sub write_conf {
+    my ($self, %opt) = @_;
+    @$self{keys %opt} = values %opt;
+    open my $fh, '>', "$self->{dir}/conf/nginx.conf" or die $!;
+    print {$fh} $self->conf_text;
+    close $fh;
+}
+
+sub run {
+    my ($self, @args) = @_;
+    my $out = `$self->{nginx} -p $self->{dir}/ -c conf/nginx.conf @args 2>&1`;
+    return ($? >> 8, $out);
+}
+
+sub pid {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/logs/nginx.pid" or return;
+    my $pid = <$fh>;
+    chomp $pid if defined $pid;
+    return $pid;
+}
+
+sub wait_until {
+    my ($cond, $timeout) = @_;
+    my $deadline = Time::HiRes::time() + ($timeout // 10);
+    while (Time::HiRes::time() < $deadline) {
+        return 1 if $cond->();
+        Time::HiRes::sleep(0.02);
+    }
+    return 0;
+}
+
+sub start {
+    my ($self) = @_;
+    my ($rc, $out) = $self->run();
+    die "nginx did not start: $out" if $rc;
+    wait_until(sub {
+        IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                              PeerPort => $self->{port});
+    }) or die "nginx does not listen on $self->{port}";
+}
+
+# worker pids, from the master's children
+sub workers {
+    my ($self) = @_;
+    my $master = $self->pid or return ();
+    my @w;
+    for my $f (glob "/proc/[0-9]*/stat") {
+        open my $fh, '<', $f or next;
+        my $st = <$fh> // next;
+        my ($pid, $ppid) = $st =~ /^(\d+) \(.*?\) \S (\d+)/ or next;
+        push @w, $pid if $ppid == $master;
+    }
+    return sort { $a <=> $b } @w;
+}
+
+# reload and wait until the old workers are gone and new ones serve
+sub reload {
+    my ($self) = @_;
+    my %old = map { $_ => 1 } $self->workers;
+    my ($rc, $out) = $self->run('-s', 'reload');
+    return ($rc, $out) if $rc;
+    wait_until(sub {
+        my @w = $self->workers;
+        @w && !grep { $old{$_} } @w;
+    }, 20) or return (1, "old workers still running");
+    return (0, $out);
+}
+
+sub stop {
+    my ($self) = @_;
+    my $pid = $self->pid or return;
+    $self->run('-s', 'stop');
+    wait_until(sub { !kill 0, $pid }, 10);
+}
+
+sub error_log {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/logs/error.log" or return '';
+    local $/;
+    return <$fh>;
+}
+
+sub request {
+    my ($self, $method, $path, $headers, $body) = @_;
+    my %opt = (headers => $headers || {});
+    $opt{content} = $body if defined $body;
+    return HTTP::Tiny->new(timeout => 10, keep_alive => 0)
+        ->request($method, $self->url . $path, \%opt);
+}
+
+sub get  { my $s = shift; $s->request('GET', @_) }
+sub post { my ($s, $p, $h, $b) = @_; $s->request('POST', $p, $h, $b) }
+
+sub DESTROY {
+    my ($self) = @_;
+    local $?;
+    $self->stop if $self->{dir} && -d $self->{dir};
+}
+
+1;
