@@ -6,6 +6,12 @@
  * refusals, which are returned as statuses and rendered here, in one
  * place), an upstream that refused the operator's key (its body may quote
  * the key), upstream 5xx, and answers that are not JSON at all.
+ *
+ * The answers the gateway learns from are read as they pass: a submit's
+ * answer is held whole (it is small) until its task is recorded, so a
+ * client polling the new id at once finds it; list-by-condition answers
+ * are held and cut to the caller's tasks; a fetch answer is peeked at for
+ * its status and passes untouched.
  */
 
 #include "ngx_http_mj_module.h"
@@ -15,6 +21,16 @@ static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 static ngx_str_t  ngx_http_mj_nokey = ngx_string("(none)");
+
+
+/* the largest answers held: a submit result, a list of tasks */
+#define NGX_HTTP_MJ_SUBMIT_MAX  (64 * 1024)
+#define NGX_HTTP_MJ_LIST_MAX    (16 * 1024 * 1024)
+
+
+static ngx_int_t ngx_http_mj_replace(ngx_http_request_t *r,
+    ngx_http_mj_ctx_t *ctx, ngx_uint_t status, ngx_uint_t code,
+    ngx_str_t *desc);
 
 
 static ngx_uint_t
@@ -112,6 +128,66 @@ ngx_http_mj_replace(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 }
 
 
+/* an answer the gateway relays: note what it must learn from it */
+static ngx_int_t
+ngx_http_mj_read_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
+{
+    ngx_str_t                desc;
+    ngx_uint_t               flags;
+    ngx_http_mj_endpoint_t  *ep;
+
+    ep = ctx->endpoint;
+
+    if (ep == NULL || ctx->user == NULL || r->header_only) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    flags = ep->flags & (NGX_HTTP_MJ_EP_SUBMIT|NGX_HTTP_MJ_EP_LIST);
+
+    if (!flags && ep->name.len != 5) {
+        /* only fetch, of the rest, tells a task's status */
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (r->headers_out.content_encoding
+        && r->headers_out.content_encoding->value.len)
+    {
+        if (!flags) {
+            return ngx_http_next_header_filter(r);
+        }
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mj: the upstream compressed its answer to \"%V\" "
+                      "although the gateway asked for none",
+                      &ep->name);
+
+        ngx_str_set(&desc, "the upstream's answer could not be read");
+        ngx_http_mj_clear_upstream_headers(r);
+
+        return ngx_http_mj_replace(r, ctx, NGX_HTTP_BAD_GATEWAY,
+                                   NGX_HTTP_MJ_CODE_FAILURE, &desc);
+    }
+
+    ctx->scan = ngx_http_mj_scan_create(r, flags & NGX_HTTP_MJ_EP_LIST,
+                                        !flags);
+    if (ctx->scan == NULL) {
+        return NGX_ERROR;
+    }
+
+    r->filter_need_in_memory = 1;
+
+    if (!flags) {
+        ctx->peek = 1;
+        return ngx_http_next_header_filter(r);
+    }
+
+    /* the header goes out with the whole body, once it is read */
+    ctx->hold = 1;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_mj_header_filter(ngx_http_request_t *r)
 {
@@ -190,7 +266,7 @@ ngx_http_mj_header_filter(ngx_http_request_t *r)
         status = NGX_HTTP_BAD_GATEWAY;
 
     } else {
-        return ngx_http_next_header_filter(r);
+        return ngx_http_mj_read_answer(r, ctx);
     }
 
     ngx_http_mj_clear_upstream_headers(r);
@@ -201,38 +277,29 @@ ngx_http_mj_header_filter(ngx_http_request_t *r)
 
 
 static ngx_int_t
-ngx_http_mj_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+ngx_http_mj_send(ngx_http_request_t *r, u_char *p, size_t len,
+    ngx_uint_t header)
 {
-    ngx_buf_t          *b;
-    ngx_chain_t        *cl, out;
-    ngx_http_mj_ctx_t  *ctx;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_mj_module);
+    if (header) {
+        rc = ngx_http_next_header_filter(r);
 
-    if (ctx == NULL || !ctx->replace) {
-        return ngx_http_next_body_filter(r, in);
+        if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+            return rc;
+        }
     }
-
-    /* swallow what was to be sent: the buffers count as written */
-    for (cl = in; cl; cl = cl->next) {
-        cl->buf->pos = cl->buf->last;
-        cl->buf->file_pos = cl->buf->file_last;
-    }
-
-    if (ctx->replaced) {
-        return NGX_OK;
-    }
-
-    ctx->replaced = 1;
 
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
         return NGX_ERROR;
     }
 
-    b->pos = ctx->json.data;
-    b->last = ctx->json.data + ctx->json.len;
-    b->memory = 1;
+    b->pos = p;
+    b->last = p + len;
+    b->memory = len ? 1 : 0;
     b->last_buf = 1;
     b->last_in_chain = 1;
 
@@ -240,6 +307,332 @@ ngx_http_mj_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     out.next = NULL;
 
     return ngx_http_next_body_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_mj_unreadable(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+    ngx_str_t  desc;
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "mj: the upstream's answer to \"%V\" is not the JSON "
+                  "the contract describes; answered 502",
+                  &ctx->endpoint->name);
+
+    ngx_str_set(&desc, "the upstream's answer could not be read");
+    ngx_http_mj_clear_upstream_headers(r);
+
+    rc = ngx_http_mj_replace(r, ctx, NGX_HTTP_BAD_GATEWAY,
+                             NGX_HTTP_MJ_CODE_FAILURE, &desc);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    ctx->replaced = 1;
+
+    return ngx_http_mj_send(r, ctx->json.data, ctx->json.len, 0);
+}
+
+
+/* a submit's answer, whole: record the task it created, then send it */
+static ngx_int_t
+ngx_http_mj_submit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    u_char *p, size_t len)
+{
+    ngx_int_t           code;
+    ngx_http_mj_tid_t   tid;
+    ngx_http_mj_obj_t  *o;
+
+    o = &ctx->scan->cur;
+    code = o->code;
+
+    if (ngx_http_mj_scan(ctx->scan, p, len, 1) == NGX_ERROR
+        || o->code < 0)
+    {
+        return ngx_http_mj_unreadable(r, ctx);
+    }
+
+    code = o->code;
+
+    if (code == 1 || code == 21 || code == 22) {
+        if (ngx_http_mj_tid(ctx->zone, &o->result, &tid) != NGX_OK) {
+            return ngx_http_mj_unreadable(r, ctx);
+        }
+
+        ctx->task_id = o->result;
+        ctx->reserved = 0;
+
+        (void) ngx_http_mj_task_commit(ctx->zone, &tid, ctx->user->owner,
+                                       ctx->ukey->ident, r->connection->log);
+
+    } else if (ctx->reserved) {
+        ctx->reserved = 0;
+        ngx_http_mj_task_release(ctx->zone);
+    }
+
+    return ngx_http_mj_send(r, p, len, 1);
+}
+
+
+static void
+ngx_http_mj_note_status(ngx_http_mj_ctx_t *ctx, ngx_http_mj_tid_t *tid,
+    ngx_str_t *status)
+{
+    ngx_uint_t  st;
+
+    st = ngx_http_mj_status_code(status->data, status->len);
+
+    if (st != NGX_HTTP_MJ_ST_UNKNOWN) {
+        ngx_http_mj_task_status(ctx->zone, tid, st);
+    }
+}
+
+
+/* a list answer, whole: only the caller's tasks go on */
+static ngx_int_t
+ngx_http_mj_list_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    u_char *p, size_t len)
+{
+    u_char             *out, *q;
+    uint32_t            ukey;
+    ngx_uint_t          i;
+    ngx_http_mj_tid_t   tid;
+    ngx_http_mj_obj_t  *o;
+
+    if (ngx_http_mj_scan(ctx->scan, p, len, 1) == NGX_ERROR) {
+        return ngx_http_mj_unreadable(r, ctx);
+    }
+
+    out = ngx_pnalloc(r->pool, len + 2);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    q = out;
+    *q++ = '[';
+    o = ctx->scan->objs->elts;
+
+    for (i = 0; i < ctx->scan->objs->nelts; i++) {
+        if (ngx_http_mj_tid(ctx->zone, &o[i].id, &tid) != NGX_OK
+            || ngx_http_mj_task_owner(ctx->zone, &tid, &ukey)
+               != ctx->user->owner)
+        {
+            continue;
+        }
+
+        ngx_http_mj_note_status(ctx, &tid, &o[i].status);
+
+        if (q > out + 1) {
+            *q++ = ',';
+        }
+
+        q = ngx_cpymem(q, p + o[i].start, o[i].end - o[i].start);
+    }
+
+    *q++ = ']';
+
+    r->headers_out.content_length_n = q - out;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    return ngx_http_mj_send(r, out, q - out, 1);
+}
+
+
+static ngx_int_t
+ngx_http_mj_hold(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    u_char       *p;
+    size_t        size, max, cap;
+    ngx_buf_t    *b, *held;
+    ngx_uint_t    last;
+    ngx_chain_t  *cl;
+
+    max = (ctx->endpoint->flags & NGX_HTTP_MJ_EP_LIST)
+          ? NGX_HTTP_MJ_LIST_MAX : NGX_HTTP_MJ_SUBMIT_MAX;
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+        size = b->last - b->pos;
+
+        if (b->last_buf) {
+            last = 1;
+        }
+
+        if (size == 0 || !ngx_buf_in_memory(b)) {
+            b->pos = b->last;
+            b->file_pos = b->file_last;
+            continue;
+        }
+
+        held = ctx->held ? ctx->held->buf : NULL;
+
+        if (ctx->held_size + size > max) {
+            ctx->hold = 0;
+            ctx->held_size = max + 1;
+            break;
+        }
+
+        if (held == NULL || (size_t) (held->end - held->last) < size) {
+            cap = held ? 2 * (size_t) (held->end - held->start) : 4096;
+            cap = ngx_max(cap, ctx->held_size + size);
+            cap = ngx_min(cap, max);
+
+            if (r->headers_out.content_length_n > 0
+                && (size_t) r->headers_out.content_length_n <= max
+                && cap < (size_t) r->headers_out.content_length_n)
+            {
+                cap = r->headers_out.content_length_n;
+            }
+
+            p = ngx_palloc(r->pool, cap);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (held == NULL) {
+                ctx->held = ngx_alloc_chain_link(r->pool);
+                if (ctx->held == NULL) {
+                    return NGX_ERROR;
+                }
+
+                ctx->held->next = NULL;
+                held = ngx_calloc_buf(r->pool);
+                if (held == NULL) {
+                    return NGX_ERROR;
+                }
+
+                ctx->held->buf = held;
+
+            } else {
+                ngx_memcpy(p, held->pos, held->last - held->pos);
+            }
+
+            held->last = p + (held->last - held->pos);
+            held->pos = p;
+            held->start = p;
+            held->end = p + cap;
+        }
+
+        held->last = ngx_cpymem(held->last, b->pos, size);
+        ctx->held_size += size;
+        b->pos = b->last;
+    }
+
+    if (ctx->held_size > max) {
+        /* swallow the rest: the client gets the 502 */
+        for ( /* void */ ; cl; cl = cl->next) {
+            cl->buf->pos = cl->buf->last;
+            cl->buf->file_pos = cl->buf->file_last;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mj: the upstream's answer to \"%V\" is larger than "
+                      "%uz bytes", &ctx->endpoint->name, max);
+
+        return ngx_http_mj_unreadable(r, ctx);
+    }
+
+    if (!last) {
+        return NGX_OK;
+    }
+
+    ctx->hold = 0;
+
+    p = ctx->held ? ctx->held->buf->pos : (u_char *) "";
+    size = ctx->held_size;
+
+    if (ctx->endpoint->flags & NGX_HTTP_MJ_EP_LIST) {
+        return ngx_http_mj_list_answer(r, ctx, p, size);
+    }
+
+    return ngx_http_mj_submit_answer(r, ctx, p, size);
+}
+
+
+/* a fetch answer passes as it is; its status is noted on the way */
+static void
+ngx_http_mj_peek(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    ngx_int_t           rc;
+    ngx_buf_t          *b;
+    ngx_chain_t        *cl;
+    ngx_http_mj_tid_t   tid;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!ngx_buf_in_memory(b)) {
+            ctx->peek = 0;
+            return;
+        }
+
+        rc = ngx_http_mj_scan(ctx->scan, b->pos, b->last - b->pos,
+                              b->last_buf);
+
+        if (rc == NGX_OK) {
+            continue;
+        }
+
+        ctx->peek = 0;
+
+        if (ctx->scan->cur.status.len
+            && ngx_http_mj_tid(ctx->zone, &ctx->task_id, &tid) == NGX_OK)
+        {
+            ngx_http_mj_note_status(ctx, &tid, &ctx->scan->cur.status);
+        }
+
+        return;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_mj_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t        *cl;
+    ngx_http_mj_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mj_module);
+
+    if (ctx == NULL || in == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (ctx->replace) {
+        /* swallow what was to be sent: the buffers count as written */
+        for (cl = in; cl; cl = cl->next) {
+            cl->buf->pos = cl->buf->last;
+            cl->buf->file_pos = cl->buf->file_last;
+        }
+
+        if (ctx->replaced) {
+            return NGX_OK;
+        }
+
+        ctx->replaced = 1;
+
+        return ngx_http_mj_send(r, ctx->json.data, ctx->json.len, 0);
+    }
+
+    if (ctx->hold) {
+        return ngx_http_mj_hold(r, ctx, in);
+    }
+
+    if (ctx->peek) {
+        ngx_http_mj_peek(r, ctx, in);
+    }
+
+    return ngx_http_next_body_filter(r, in);
 }
 
 

@@ -21,7 +21,12 @@ static char *ngx_http_mj_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_mj_file_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_mj_gateway(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_mj_allow_notify_hook(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_mj_init(ngx_conf_t *cf);
+static void ngx_http_mj_exit_master(ngx_cycle_t *cycle);
 
 
 static ngx_command_t  ngx_http_mj_commands[] = {
@@ -40,11 +45,32 @@ static ngx_command_t  ngx_http_mj_commands[] = {
       offsetof(ngx_http_mj_main_conf_t, keys_file),
       NULL },
 
+    { ngx_string("mj_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_mj_zone_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("mj_gateway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_mj_gateway,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mj_allow_notify_hook"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_mj_allow_notify_hook,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mj_allow_account_filter"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_mj_loc_conf_t, enable),
+      offsetof(ngx_http_mj_loc_conf_t, account_filter),
       NULL },
 
       ngx_null_command
@@ -73,11 +99,11 @@ ngx_module_t  ngx_http_mj_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_mj_zone_init_process,         /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
-    NULL,                                  /* exit master */
+    ngx_http_mj_exit_master,               /* exit master */
     NGX_MODULE_V1_PADDING
 };
 
@@ -112,6 +138,105 @@ static ngx_http_variable_t  ngx_http_mj_vars[] = {
 };
 
 
+static void
+ngx_http_mj_cleanup(void *data)
+{
+    ngx_http_mj_ctx_t  *ctx = data;
+
+    /* a submit that created no task gives its place in the zone back */
+    if (ctx->reserved) {
+        ctx->reserved = 0;
+        ngx_http_mj_task_release(ctx->zone);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_mj_answer_empty(ngx_http_request_t *r)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = (u_char *) "[]";
+    b->last = b->pos + 2;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = 2;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* the request passed every check: reserve its task, swap the keys */
+static ngx_int_t
+ngx_http_mj_proceed(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
+{
+    ngx_uint_t              flags;
+    ngx_pool_cleanup_t     *cln;
+
+    flags = ctx->endpoint->flags;
+
+    if (flags & NGX_HTTP_MJ_EP_SUBMIT) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_http_mj_task_reserve(ctx->zone, r->connection->log)
+            != NGX_OK)
+        {
+            return ngx_http_mj_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    NGX_HTTP_MJ_CODE_FAILURE,
+                                    "the gateway cannot track more tasks "
+                                    "now; try again later");
+        }
+
+        ctx->reserved = 1;
+        cln->handler = ngx_http_mj_cleanup;
+        cln->data = ctx;
+    }
+
+    if (ngx_http_mj_swap_credentials(r, ctx->ukey,
+                                     flags & (NGX_HTTP_MJ_EP_SUBMIT
+                                              |NGX_HTTP_MJ_EP_LIST
+                                              |NGX_HTTP_MJ_EP_PATH_TASK))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * proxy_pass without a URI part sends the request line's raw URI;
+     * make it send the normalized one the gateway has checked instead.
+     */
+    r->valid_unparsed_uri = 0;
+
+    ctx->checked = 1;
+
+    return NGX_DECLINED;
+}
+
+
 static ngx_int_t
 ngx_http_mj_handler(ngx_http_request_t *r)
 {
@@ -138,6 +263,27 @@ ngx_http_mj_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    if (ctx && ctx->reading) {
+        /* back after the body was read and inspected */
+        if (ctx->status == NGX_AGAIN) {
+            return NGX_DONE;
+        }
+
+        ctx->reading = 0;
+
+        if (ctx->status == NGX_HTTP_MJ_ANSWER_EMPTY) {
+            ctx->checked = 1;
+            ngx_http_finalize_request(r, ngx_http_mj_answer_empty(r));
+            return NGX_DONE;
+        }
+
+        if (ctx->status != NGX_OK) {
+            return ctx->status;
+        }
+
+        return ngx_http_mj_proceed(r, ctx);
+    }
+
     if (ctx == NULL) {
         ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_mj_ctx_t));
         if (ctx == NULL) {
@@ -149,7 +295,7 @@ ngx_http_mj_handler(ngx_http_request_t *r)
 
     if (r->method == NGX_HTTP_OPTIONS) {
         /* CORS preflights are the location's business, keyless */
-        if (ngx_http_mj_swap_credentials(r, NULL) != NGX_OK) {
+        if (ngx_http_mj_swap_credentials(r, NULL, 0) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -167,19 +313,20 @@ ngx_http_mj_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    if (ngx_http_mj_swap_credentials(r, ctx->user->key) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ctx->zone = mlcf->shm_zone->data;
+    ctx->ukey = ctx->user->key;
+
+    if (ctx->endpoint->flags & NGX_HTTP_MJ_EP_PATH_TASK) {
+        rc = ngx_http_mj_check_task(r, ctx, &ctx->task_id);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_mj_proceed(r, ctx);
     }
 
-    /*
-     * proxy_pass without a URI part sends the request line's raw URI;
-     * make it send the normalized one the gateway has checked instead.
-     */
-    r->valid_unparsed_uri = 0;
-
-    ctx->checked = 1;
-
-    return NGX_DECLINED;
+    /* every other endpoint is a POST with a JSON body */
+    return ngx_http_mj_read_body(r, ctx);
 }
 
 
@@ -276,6 +423,102 @@ ngx_http_mj_file_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* mj_gateway zone=NAME | off */
+static char *
+ngx_http_mj_gateway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mj_loc_conf_t  *mlcf = conf;
+
+    ngx_str_t  *value, name;
+
+    if (mlcf->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        mlcf->enable = 0;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(value[1].data, "zone=", 5) != 0 || value[1].len == 5) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mj_gateway\" takes \"zone=NAME\" (an "
+                           "\"mj_zone\" that records task owners) or "
+                           "\"off\", not \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data + 5;
+    name.len = value[1].len - 5;
+
+    mlcf->shm_zone = ngx_shared_memory_add(cf, &name, 0, &ngx_http_mj_module);
+    if (mlcf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    mlcf->enable = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* mj_allow_notify_hook URL-prefix ... */
+static char *
+ngx_http_mj_allow_notify_hook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mj_loc_conf_t  *mlcf = conf;
+
+    ngx_str_t   *value, *p;
+    ngx_uint_t   i;
+
+    if (mlcf->hooks != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    mlcf->hooks = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                   sizeof(ngx_str_t));
+    if (mlcf->hooks == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        /* a prefix must pin the host: scheme, host and a "/" after it */
+        if ((ngx_strncmp(value[i].data, "https://", 8) != 0
+             && ngx_strncmp(value[i].data, "http://", 7) != 0)
+            || ngx_strlchr(value[i].data + 8, value[i].data + value[i].len,
+                           '/') == NULL)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "notifyHook prefix \"%V\" must be a URL "
+                               "with a path, like \"https://host/\"",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        p = ngx_array_push(mlcf->hooks);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *p = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_mj_exit_master(ngx_cycle_t *cycle)
+{
+    ngx_http_mj_zone_exit(cycle);
+}
+
+
 static void *
 ngx_http_mj_create_main_conf(ngx_conf_t *cf)
 {
@@ -312,7 +555,16 @@ ngx_http_mj_create_loc_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->shm_zone = NULL;
+     *     conf->hooks = NULL;
+     */
+
     conf->enable = NGX_CONF_UNSET;
+    conf->account_filter = NGX_CONF_UNSET;
+    conf->hooks = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -327,6 +579,12 @@ ngx_http_mj_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_mj_main_conf_t  *mmcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_value(conf->account_filter, prev->account_filter, 0);
+    ngx_conf_merge_ptr_value(conf->hooks, prev->hooks, NULL);
+
+    if (conf->shm_zone == NULL) {
+        conf->shm_zone = prev->shm_zone;
+    }
 
     if (conf->enable) {
         mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mj_module);
@@ -335,6 +593,13 @@ ngx_http_mj_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"mj_gateway\" is on but no \"mj_users\" "
                                "file is configured");
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->shm_zone->data == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown mj_zone \"%V\"",
+                               &conf->shm_zone->shm.name);
             return NGX_CONF_ERROR;
         }
     }

@@ -16,6 +16,12 @@
 #include <ngx_http.h>
 
 #include "mj_users_parse.h"
+#include "ngx_http_mj_zone.h"
+
+
+#ifndef NGX_HTTP_MJ_STATE_DIR
+#define NGX_HTTP_MJ_STATE_DIR  "/var/lib/nginx/mj"
+#endif
 
 
 #define NGX_HTTP_MJ_TASK_ID_MAX  64
@@ -24,6 +30,10 @@
 #define NGX_HTTP_MJ_CODE_NOT_FOUND   3
 #define NGX_HTTP_MJ_CODE_INVALID     4
 #define NGX_HTTP_MJ_CODE_FAILURE     9
+
+
+/* the handler's verdict for list-by-condition with none of the caller's ids */
+#define NGX_HTTP_MJ_ANSWER_EMPTY     NGX_HTTP_OK
 
 
 /* what an endpoint carries and does, for the later stages */
@@ -50,6 +60,7 @@ typedef struct {
     ngx_uint_t                 header_hash;
     ngx_str_t                  value;      /* "Bearer <secret>" or secret */
     ngx_str_t                  upstream;   /* $mj_upstream */
+    uint32_t                   ident;      /* stable: from the name */
 } ngx_http_mj_ukey_t;
 
 
@@ -57,6 +68,7 @@ typedef struct {
     ngx_str_t                  name;
     u_char                     digest[MJ_DIGEST_LEN];
     ngx_http_mj_ukey_t        *key;
+    uint64_t                   owner;      /* stable: from the name */
     unsigned                   disabled:1;
 } ngx_http_mj_user_t;
 
@@ -67,18 +79,59 @@ typedef struct {
     ngx_http_mj_user_t       **table;      /* open addressing by digest */
     ngx_uint_t                 mask;
     ngx_uint_t                 nusers;
+    ngx_array_t                keys;       /* ngx_http_mj_ukey_t */
+    ngx_array_t                zones;      /* ngx_http_mj_zone_t * */
 } ngx_http_mj_main_conf_t;
 
 
 typedef struct {
     ngx_flag_t                 enable;
+    ngx_shm_zone_t            *shm_zone;
+    ngx_array_t               *hooks;      /* allowed notifyHook prefixes */
+    ngx_flag_t                 account_filter;
 } ngx_http_mj_loc_conf_t;
+
+
+/* what the gateway reads of an upstream answer: ngx_http_mj_json.c */
+typedef struct {
+    ngx_int_t                  code;       /* -1: none */
+    ngx_str_t                  result;
+    ngx_str_t                  id;
+    ngx_str_t                  status;
+    size_t                     start;      /* span, in an array */
+    size_t                     end;
+} ngx_http_mj_obj_t;
+
+
+typedef struct {
+    void                      *h;          /* yajl_handle */
+    ngx_pool_t                *pool;
+    ngx_uint_t                 depth;
+    ngx_uint_t                 field;
+    size_t                     offset;     /* of the chunk being parsed */
+    ngx_http_mj_obj_t          cur;
+    ngx_array_t               *objs;       /* of an array */
+    unsigned                   array:1;
+    unsigned                   stop:1;     /* at "status" */
+    unsigned                   done:1;
+    unsigned                   bad:1;
+} ngx_http_mj_scan_t;
 
 
 typedef struct {
     ngx_http_mj_user_t        *user;
     ngx_http_mj_endpoint_t    *endpoint;
+    ngx_http_mj_zone_t        *zone;
+    ngx_http_mj_ukey_t        *ukey;       /* the key relayed with */
     ngx_str_t                  task_id;
+
+    /* the response as it is read: see ngx_http_mj_filter.c */
+    ngx_chain_t               *held;
+    ngx_chain_t              **held_last;
+    size_t                     held_size;
+    ngx_http_mj_scan_t        *scan;
+
+    ngx_int_t                  status;     /* the handler's verdict */
 
     /* an error the gateway makes: rendered as JSON by the filter */
     ngx_uint_t                 err_code;
@@ -88,6 +141,10 @@ typedef struct {
     ngx_str_t                  json;
 
     unsigned                   checked:1;
+    unsigned                   reading:1;
+    unsigned                   reserved:1;
+    unsigned                   hold:1;
+    unsigned                   peek:1;
     unsigned                   replace:1;
     unsigned                   replaced:1;
 } ngx_http_mj_ctx_t;
@@ -104,7 +161,16 @@ char *ngx_http_mj_load_users(ngx_conf_t *cf, ngx_http_mj_main_conf_t *mmcf);
 ngx_int_t ngx_http_mj_authenticate(ngx_http_request_t *r,
     ngx_http_mj_ctx_t *ctx);
 ngx_int_t ngx_http_mj_swap_credentials(ngx_http_request_t *r,
-    ngx_http_mj_ukey_t *key);
+    ngx_http_mj_ukey_t *key, ngx_uint_t identity);
+
+ngx_http_mj_ukey_t *ngx_http_mj_find_ukey(ngx_http_request_t *r,
+    uint32_t ident);
+
+/* ngx_http_mj_body.c */
+ngx_int_t ngx_http_mj_check_task(ngx_http_request_t *r,
+    ngx_http_mj_ctx_t *ctx, ngx_str_t *id);
+ngx_int_t ngx_http_mj_read_body(ngx_http_request_t *r,
+    ngx_http_mj_ctx_t *ctx);
 
 /* ngx_http_mj_json.c */
 ngx_int_t ngx_http_mj_error_json(ngx_http_request_t *r, ngx_str_t *out,
@@ -113,6 +179,11 @@ void ngx_http_mj_status_error(ngx_uint_t status, ngx_uint_t *code,
     ngx_str_t *desc);
 ngx_int_t ngx_http_mj_fail(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     ngx_int_t status, ngx_uint_t code, char *desc);
+
+ngx_http_mj_scan_t *ngx_http_mj_scan_create(ngx_http_request_t *r,
+    ngx_uint_t array, ngx_uint_t stop);
+ngx_int_t ngx_http_mj_scan(ngx_http_mj_scan_t *s, u_char *p, size_t len,
+    ngx_uint_t last);
 
 /* ngx_http_mj_filter.c */
 ngx_int_t ngx_http_mj_filter_init(ngx_conf_t *cf);

@@ -100,6 +100,23 @@ ngx_http_mj_load_keys(ngx_conf_t *cf, ngx_str_t *file,
 }
 
 
+/*
+ * Shared state names users and upstream keys by a hash of their names:
+ * stable across reloads that reorder them, and never 0 (a free slot).
+ */
+static uint64_t
+ngx_http_mj_ident(u_char *name, size_t len)
+{
+    uint64_t  id;
+    u_char    md[SHA256_DIGEST_LENGTH];
+
+    SHA256(name, len, md);
+    ngx_memcpy(&id, md, sizeof(id));
+
+    return id ? id : 1;
+}
+
+
 static ngx_int_t
 ngx_http_mj_copy_keys(ngx_conf_t *cf, mj_ukey_rec_t *rec, size_t n,
     ngx_array_t *out)
@@ -153,6 +170,8 @@ ngx_http_mj_copy_keys(ngx_conf_t *cf, mj_ukey_rec_t *rec, size_t n,
         if (k->name.data == NULL || k->upstream.data == NULL) {
             return NGX_ERROR;
         }
+
+        k->ident = (uint32_t) ngx_http_mj_ident(k->name.data, k->name.len);
 
         k->header_hash = ngx_hash_key_lc(k->header.data, k->header.len);
         k->header_lc.len = k->header.len;
@@ -209,6 +228,7 @@ ngx_http_mj_build_table(ngx_conf_t *cf, ngx_http_mj_main_conf_t *mmcf,
         }
 
         ngx_memcpy(u->digest, rec[i].digest, MJ_DIGEST_LEN);
+        u->owner = ngx_http_mj_ident(u->name.data, u->name.len);
         u->disabled = rec[i].disabled;
 
         for (j = 0; j < keys->nelts; j++) {
@@ -240,7 +260,6 @@ ngx_http_mj_load_users(ngx_conf_t *cf, ngx_http_mj_main_conf_t *mmcf)
     size_t           nusers, nkeys;
     ngx_str_t        text;
     ngx_int_t        rc;
-    ngx_array_t      keys;
     mj_parse_err_t   err;
     mj_user_rec_t   *users;
     mj_ukey_rec_t   *krec;
@@ -271,8 +290,9 @@ ngx_http_mj_load_users(ngx_conf_t *cf, ngx_http_mj_main_conf_t *mmcf)
         goto done;
     }
 
-    if (ngx_http_mj_copy_keys(cf, krec, nkeys, &keys) != NGX_OK
-        || ngx_http_mj_build_table(cf, mmcf, users, nusers, &keys) != NGX_OK)
+    if (ngx_http_mj_copy_keys(cf, krec, nkeys, &mmcf->keys) != NGX_OK
+        || ngx_http_mj_build_table(cf, mmcf, users, nusers, &mmcf->keys)
+           != NGX_OK)
     {
         goto done;
     }
@@ -317,6 +337,26 @@ ngx_http_mj_lookup(ngx_http_mj_main_conf_t *mmcf, u_char *digest)
 
         slot = (slot + 1) & mmcf->mask;
     }
+}
+
+
+ngx_http_mj_ukey_t *
+ngx_http_mj_find_ukey(ngx_http_request_t *r, uint32_t ident)
+{
+    ngx_uint_t                i;
+    ngx_http_mj_ukey_t       *k;
+    ngx_http_mj_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mj_module);
+    k = mmcf->keys.elts;
+
+    for (i = 0; i < mmcf->keys.nelts; i++) {
+        if (k[i].ident == ident) {
+            return &k[i];
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -489,7 +529,8 @@ ngx_http_mj_is_credential(ngx_table_elt_t *h)
 
 /*
  * Rebuild the request's header list without the client's credentials and,
- * when "key" is given, with the upstream key in the style it wants.
+ * when "key" is given, with the upstream key in the style it wants.  With
+ * "identity", Accept-Encoding goes too: the gateway reads the answer.
  *
  * A fresh list rather than unlinking in place: nginx's list walkers do not
  * expect empty parts, and pushes into a split part would overwrite its
@@ -497,7 +538,8 @@ ngx_http_mj_is_credential(ngx_table_elt_t *h)
  * elements, which stay in the pool with the same contents.
  */
 ngx_int_t
-ngx_http_mj_swap_credentials(ngx_http_request_t *r, ngx_http_mj_ukey_t *key)
+ngx_http_mj_swap_credentials(ngx_http_request_t *r, ngx_http_mj_ukey_t *key,
+    ngx_uint_t identity)
 {
     ngx_uint_t        i, n;
     ngx_list_t        headers;
@@ -524,6 +566,13 @@ ngx_http_mj_swap_credentials(ngx_http_request_t *r, ngx_http_mj_ukey_t *key)
                 continue;
             }
 
+            if (identity && h[i].key.len == sizeof("Accept-Encoding") - 1
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "Accept-Encoding",
+                                   h[i].key.len) == 0)
+            {
+                continue;
+            }
+
             e = ngx_list_push(&headers);
             if (e == NULL) {
                 return NGX_ERROR;
@@ -547,6 +596,12 @@ ngx_http_mj_swap_credentials(ngx_http_request_t *r, ngx_http_mj_ukey_t *key)
 
     r->headers_in.headers = headers;
     r->headers_in.authorization = NULL;
+
+#if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
+    if (identity) {
+        r->headers_in.accept_encoding = NULL;
+    }
+#endif
 
     return NGX_OK;
 }

@@ -9,7 +9,7 @@ add_block_preprocessor(\&MJTest::defaults);
 
 our $Loc = <<'_EOC_';
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         add_header X-MJ-User $mj_user always;
         add_header X-MJ-Action $mj_action always;
         add_header X-MJ-Task $mj_task_id always;
@@ -211,7 +211,8 @@ sk-refused-by-upstream-42
 Authorization: Bearer mj-alice-0123456789abcdef
 X-Sim-Mode: 403
 --- request
-GET /mj/task/1712345678901234/fetch
+POST /mj/submit/imagine
+{"prompt": "forbidden"}
 --- error_code: 502
 --- response_body
 {"code":9,"description":"the upstream refused the gateway's credentials"}

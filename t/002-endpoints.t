@@ -19,18 +19,18 @@ our $Img = $img;
 
 our $Loc = <<'_EOC_';
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         add_header X-MJ-Action $mj_action always;
         add_header X-MJ-Task $mj_task_id always;
         proxy_pass http://mjsim;
     }
     location ~ ^/mj-(fast|relax|turbo)/mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         add_header X-MJ-Action $mj_action always;
         proxy_pass http://mjsim;
     }
     location /strip/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         rewrite ^/strip/mj-(?:fast|relax|turbo)(/mj/.*)$ $1 break;
         proxy_pass http://mjsim;
     }
@@ -354,7 +354,7 @@ Authorization: Bearer mj-alice-0123456789abcdef
 === TEST 25: OPTIONS goes on to the location's own handling (CORS preflight), keyless
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         if ($request_method = OPTIONS) {
             add_header Access-Control-Allow-Origin "*";
             add_header Access-Control-Allow-Headers "Authorization, mj-api-secret, Content-Type";

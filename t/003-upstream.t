@@ -22,7 +22,7 @@ __DATA__
 === TEST 1: upstream down: JSON 502
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_pass http://127.0.0.1:1;
     }
 --- more_headers
@@ -43,7 +43,7 @@ connect() failed (111: Connection refused)
 === TEST 2: upstream timeout: JSON 504
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_read_timeout 300ms;
         proxy_pass http://mjsim;
     }
@@ -63,7 +63,7 @@ upstream timed out
 === TEST 3: upstream HTML 500: JSON 502
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_pass http://mjsim;
     }
 --- more_headers
@@ -84,7 +84,7 @@ mj: the upstream answered with status 500
 === TEST 4: upstream JSON 500 and 503: JSON 502
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_pass http://mjsim;
     }
 --- more_headers eval
@@ -102,7 +102,7 @@ mj: the upstream answered with status 500
 === TEST 5: upstream answer that is not JSON: JSON 502
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/html/;
     }
     location /html/ {
@@ -124,7 +124,7 @@ not JSON
 === TEST 6: upstream JSON errors pass as they are (trueai's 404 for an unknown task)
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_pass http://mjsim;
     }
 --- more_headers
@@ -142,7 +142,7 @@ Content-Type: application/json
 === TEST 7: body over client_max_body_size: JSON 413
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         client_max_body_size 1k;
         proxy_pass http://mjsim;
     }
@@ -161,7 +161,7 @@ Content-Type: application/json
 === TEST 8: a 30 MB blend passes whole, through a temp file
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         client_max_body_size 40m;
         client_body_buffer_size 16k;
         proxy_pass http://mjsim;
@@ -184,13 +184,14 @@ a client request body is buffered to a temporary file
 === TEST 9: proxy_next_upstream retries on the next server
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_next_upstream error timeout;
         proxy_pass http://pair;
     }
 --- http_config
     mj_users $TEST_NGINX_MJ_DIR/users;
     mj_upstream_keys $TEST_NGINX_MJ_DIR/keys;
+    mj_zone zone=mj:1m state=off;
     upstream pair {
         server 127.0.0.1:1;
         server 127.0.0.1:$TEST_NGINX_SIM_PORT;
@@ -208,7 +209,7 @@ POST /mj/submit/imagine
 
 === TEST 10: a bad request line in a gateway server is JSON too
 --- config
-    mj_gateway on;
+    mj_gateway zone=mj;
     location /mj/ {
         proxy_pass http://mjsim;
     }
@@ -223,7 +224,7 @@ POST /mj/submit/imagine
 === TEST 11: upstream keepalive: the key swap works on reused connections
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_pass http://mjsim;

@@ -14,9 +14,10 @@ __DATA__
 
 === TEST 1: mj_gateway without mj_users
 --- http_config
+    mj_zone zone=mj:1m state=off;
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_pass http://127.0.0.1:1;
     }
 --- must_die
@@ -26,9 +27,10 @@ __DATA__
 === TEST 2: users file that does not exist
 --- http_config
     mj_users /nonexistent/mj-users;
+    mj_zone zone=mj:1m state=off;
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_pass http://127.0.0.1:1;
     }
 --- must_die
@@ -39,12 +41,13 @@ __DATA__
 --- http_config
     mj_users ../html/users;
     mj_upstream_keys $TEST_NGINX_MJ_DIR/keys;
+    mj_zone zone=mj:1m state=off;
 --- user_files
 >>> users
 alice 0123456789abcdef main
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_pass http://127.0.0.1:1;
     }
 --- must_die
@@ -55,12 +58,13 @@ alice 0123456789abcdef main
 --- http_config
     mj_users ../html/users;
     mj_upstream_keys $TEST_NGINX_MJ_DIR/keys;
+    mj_zone zone=mj:1m state=off;
 --- user_files
 >>> users
 alice 2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90 nosuchkey
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_pass http://127.0.0.1:1;
     }
 --- must_die
@@ -71,13 +75,14 @@ alice 2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90 nosuchkey
 --- http_config
     mj_users ../html/users;
     mj_upstream_keys $TEST_NGINX_MJ_DIR/keys;
+    mj_zone zone=mj:1m state=off;
 --- user_files
 >>> users
 alice 2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90 main
 alice 81b637d8fcd2c6da6359e6963113a1170de795e4b725b84d1e0b4cfd9ec58ce9 main
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_pass http://127.0.0.1:1;
     }
 --- must_die
@@ -88,12 +93,13 @@ alice 81b637d8fcd2c6da6359e6963113a1170de795e4b725b84d1e0b4cfd9ec58ce9 main
 --- http_config
     mj_users ../html/users;
     mj_upstream_keys $TEST_NGINX_MJ_DIR/keys;
+    mj_zone zone=mj:1m state=off;
 --- user_files
 >>> users
 alice 2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90 main admin=yes
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_pass http://127.0.0.1:1;
     }
 --- must_die
@@ -104,6 +110,7 @@ alice 2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90 main admi
 --- http_config
     mj_users ../html/users;
     mj_upstream_keys ../html/keys;
+    mj_zone zone=mj:1m state=off;
 --- user_files
 >>> users
 alice 2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90 main
@@ -111,7 +118,7 @@ alice 2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90 main
 main sk-secret header=x-api-key
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_pass http://127.0.0.1:1;
     }
 --- must_die
@@ -122,11 +129,12 @@ main sk-secret header=x-api-key
 --- http_config
     mj_users ../html/users;
     mj_upstream_keys $TEST_NGINX_MJ_DIR/keys;
+    mj_zone zone=mj:1m state=off;
 --- user_files eval
 [[ "users" => "# comment\r\n\r\nalice 2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90 main  # trailing\r\n" ]]
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_pass http://127.0.0.1:1;
     }
 --- request

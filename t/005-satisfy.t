@@ -17,7 +17,7 @@ __DATA__
         satisfy any;
         allow 127.0.0.1;
         deny all;
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_pass http://mjsim;
     }
 --- request
@@ -35,7 +35,7 @@ missing API key
         allow 127.0.0.1;
         auth_basic "mj";
         auth_basic_user_file /nonexistent;
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_pass http://mjsim;
     }
 --- more_headers
@@ -53,7 +53,7 @@ GET /mj/task/1712345678901234/fetch
     location /mj/ {
         auth_basic "mj";
         auth_basic_user_file ../html/htpasswd;
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_pass http://mjsim;
     }
 --- user_files
@@ -74,7 +74,7 @@ POST /mj/submit/imagine
 === TEST 4: a subrequest into a gateway location is refused
 --- config
     location /mj/ {
-        mj_gateway on;
+        mj_gateway zone=mj;
         proxy_pass http://mjsim;
     }
     location = /probe {

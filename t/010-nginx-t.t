@@ -11,7 +11,7 @@ use MJNginx;
 
 my $ng = MJNginx->new(no_start => 1, conf => <<'_EOC_');
         location /mj/ {
-            mj_gateway on;
+            mj_gateway zone=mj;
             proxy_pass http://mjsim;
         }
 _EOC_

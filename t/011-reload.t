@@ -10,7 +10,7 @@ use MJNginx;
 
 my $ng = MJNginx->new(workers => 2, conf => <<'_EOC_');
         location /mj/ {
-            mj_gateway on;
+            mj_gateway zone=mj;
             proxy_read_timeout 20s;
             proxy_pass http://mjsim;
         }

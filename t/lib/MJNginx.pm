@@ -28,7 +28,8 @@ sub free_port {
 sub new {
     my ($class, %opt) = @_;
     my $self = bless {
-        workers => 1, http => '', main => '', %opt,
+        workers => 1, http => '', main => '', zone_size => '1m',
+        zone_args => '', %opt,
         port    => free_port(),
         nginx   => $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx',
         module  => MJSim::sim_root() . '/build/ngx_http_mj_module.so',
@@ -36,6 +37,7 @@ sub new {
     $self->{dir} = File::Temp::tempdir('mj-nginx-XXXXXX', TMPDIR => 1,
                                        CLEANUP => 1);
     mkdir "$self->{dir}/$_" for qw(conf logs);
+    $self->{state} //= "$self->{dir}/state/mj.state";
     chmod 0755, $self->{dir};
     $self->write_conf;
     $self->start unless $opt{no_start};
@@ -63,6 +65,7 @@ http {
     proxy_temp_path logs/proxy;
     mj_users $mj/users;
     mj_upstream_keys $mj/keys;
+    mj_zone zone=mj:$self->{zone_size} state=$self->{state} $self->{zone_args};
     upstream mjsim {
         server 127.0.0.1:$sim;
         keepalive 4;

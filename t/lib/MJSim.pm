@@ -19,6 +19,7 @@ package MJSim;
 use strict;
 use warnings;
 
+use Carp ();
 use Cwd ();
 use Exporter 'import';
 use File::Basename ();
@@ -174,13 +175,15 @@ sub _http {
 
 # sim_request($method, $path, $content, \%headers) -> HTTP::Tiny response.
 # $content may be a reference (sent as JSON) or a string.  /mj paths get
-# "Authorization: Bearer <upstream key>" unless the headers name a key already.
+# "Authorization: Bearer <upstream key>" unless the headers name a key already
+# (pass Authorization => undef to send no key at all).
 sub sim_request {
     my ($method, $path, $content, $headers) = @_;
     my %h = %{ $headers || {} };
     if ($path !~ m{^/_sim/} && !grep { /^(?:authorization|mj-api-secret)$/i } keys %h) {
         $h{Authorization} = 'Bearer ' . sim_key();
     }
+    delete $h{$_} for grep { !defined $h{$_} } keys %h;    # Authorization => undef: send no key
     my %opt = (headers => \%h);
     if (defined $content) {
         $opt{content} = ref $content ? $JSON->encode($content) : $content;
@@ -229,6 +232,7 @@ sub sim_seen {
 # the task as the sim sees it (not recorded, no key needed); undef if unknown
 sub sim_task {
     my ($id) = @_;
+    Carp::croak('sim_task: no task id') unless defined $id && length $id;
     my $res = sim_request('GET', '/_sim/task/' . _uri_escape($id));
     return undef unless $res->{status} == 200;
     return scalar _decode($res);
@@ -239,6 +243,7 @@ sub sim_task {
 # undef on timeout (the last view seen is in $MJSim::LAST_TASK).
 sub sim_wait_status {
     my ($id, $status, $timeout) = @_;
+    Carp::croak('sim_wait_status: no task id') unless defined $id && length $id;
     my %want = map { $_ => 1 } (ref $status ? @$status : ($status));
     my $deadline = Time::HiRes::time() + ($timeout // 10);
     while (1) {

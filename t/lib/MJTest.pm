@@ -9,7 +9,8 @@ package MJTest;
 #     use MJTest;
 #     add_block_preprocessor(\&MJTest::defaults);
 #
-# Config sections then use $TEST_NGINX_MJ_DIR (users, keys), the upstream
+# Config sections then use $TEST_NGINX_MJ_DIR (users, keys, state/), the
+# ownership zone "mj", the upstream
 # "mjsim" (the simulated upstream, started by MJSim) and the keys below.
 
 use strict;
@@ -84,6 +85,7 @@ mj_write_users();
 our $HTTP_CONFIG = <<'_EOC_';
     mj_users $TEST_NGINX_MJ_DIR/users;
     mj_upstream_keys $TEST_NGINX_MJ_DIR/keys;
+    mj_zone zone=mj:1m state=$TEST_NGINX_MJ_DIR/state/mj.state;
 
     upstream mjsim {
         server 127.0.0.1:$TEST_NGINX_SIM_PORT;

@@ -1,0 +1,1008 @@
+/*
+ * ngx_http_mj_zone.c: which user owns which task, shared by all workers.
+ *
+ * "mj_zone zone=NAME:SIZE" holds a preallocated open-addressing table of
+ * 32-byte records (linear probing, at most 3/4 full) in a slab pool, so a
+ * check is one hash and a short probe under the pool's mutex, flat from a
+ * thousand to millions of tasks.  When the table is full a clock hand
+ * evicts a task seen finished, else the oldest past max_age; with neither,
+ * submits are refused before they reach the upstream.
+ *
+ * The zone survives reloads (init_zone keeps the old table) and, through
+ * a state file written by worker 0 every "snapshot" and by the master at
+ * exit (temp file, fsync, rename), restarts.
+ */
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "ngx_http_mj_module.h"
+
+
+#define NGX_HTTP_MJ_STATE_MAGIC   "NGXMJST1"
+#define NGX_HTTP_MJ_STATE_BLOCK   1024
+
+
+typedef struct {
+    u_char                     magic[8];
+    uint32_t                   version;
+    uint32_t                   recsize;
+    u_char                     secret[16];
+    uint32_t                   crc;
+    uint32_t                   spare;
+} ngx_http_mj_state_head_t;
+
+
+typedef struct {
+    uint32_t                   n;        /* 0: the end of the file */
+    uint32_t                   crc;
+} ngx_http_mj_state_block_t;
+
+
+static ngx_int_t ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data);
+
+
+static ngx_uint_t
+ngx_http_mj_slot(ngx_http_mj_zone_sh_t *sh, uint64_t id)
+{
+    uint64_t  h;
+
+    /* Fibonacci mixing, then a multiply-shift range reduction */
+    h = (id * 0x9E3779B97F4A7C15ULL) >> 32;
+
+    return (ngx_uint_t) ((h * sh->nslots) >> 32);
+}
+
+
+/* the slot of a task, or the free slot where it would go */
+static ngx_uint_t
+ngx_http_mj_probe(ngx_http_mj_zone_sh_t *sh, uint64_t id, uint8_t flags,
+    ngx_uint_t *found)
+{
+    ngx_uint_t           i;
+    ngx_http_mj_task_t  *t;
+
+    i = ngx_http_mj_slot(sh, id);
+
+    for ( ;; ) {
+        t = &sh->tasks[i];
+
+        if (t->owner == 0) {
+            *found = 0;
+            return i;
+        }
+
+        if (t->id == id && (t->flags & NGX_HTTP_MJ_TASK_HASHED) == flags) {
+            *found = 1;
+            return i;
+        }
+
+        if (++i == sh->nslots) {
+            i = 0;
+        }
+    }
+}
+
+
+/* backward-shift deletion keeps every probe chain unbroken */
+static void
+ngx_http_mj_delete(ngx_http_mj_zone_sh_t *sh, ngx_uint_t i)
+{
+    ngx_uint_t           j, home;
+    ngx_http_mj_task_t  *t;
+
+    if (ngx_http_mj_finished(sh->tasks[i].status)) {
+        sh->finished--;
+    }
+
+    sh->count--;
+    j = i;
+
+    for ( ;; ) {
+        sh->tasks[i].owner = 0;
+
+        for ( ;; ) {
+            if (++j == sh->nslots) {
+                j = 0;
+            }
+
+            t = &sh->tasks[j];
+
+            if (t->owner == 0) {
+                return;
+            }
+
+            home = ngx_http_mj_slot(sh, t->id);
+
+            /* can the entry at j move back to the hole at i? */
+            if ((i <= j) ? (home <= i || home > j) : (home <= i && home > j)) {
+                break;
+            }
+        }
+
+        sh->tasks[i] = *t;
+        i = j;
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_mj_evict(ngx_http_mj_zone_t *z, ngx_log_t *log)
+{
+    time_t                  now, oldest;
+    ngx_uint_t              n, i, victim;
+    ngx_http_mj_task_t     *t;
+    ngx_http_mj_zone_sh_t  *sh;
+
+    sh = z->sh;
+    now = ngx_time();
+    victim = NGX_ERROR;
+
+    if (sh->finished) {
+        for (n = 0; n < sh->nslots; n++) {
+            i = sh->cursor;
+            sh->cursor = (i + 1 == sh->nslots) ? 0 : i + 1;
+
+            t = &sh->tasks[i];
+            if (t->owner && ngx_http_mj_finished(t->status)) {
+                victim = i;
+                break;
+            }
+        }
+
+    } else if (now >= sh->young_until) {
+        oldest = now;
+
+        for (i = 0; i < sh->nslots; i++) {
+            t = &sh->tasks[i];
+            if (t->owner && (time_t) t->created < oldest) {
+                oldest = t->created;
+                victim = i;
+            }
+        }
+
+        if (victim != (ngx_uint_t) NGX_ERROR && now - oldest < z->max_age) {
+            /* nothing can go before the oldest comes of age */
+            sh->young_until = oldest + z->max_age;
+            victim = NGX_ERROR;
+        }
+    }
+
+    if (victim == (ngx_uint_t) NGX_ERROR) {
+        return 0;
+    }
+
+    if (!sh->full_logged) {
+        sh->full_logged = 1;
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "mj_zone \"%V\" is full (%ui tasks): evicting tasks "
+                      "seen finished, then tasks older than max_age",
+                      &z->shm_zone->shm.name, sh->count);
+    }
+
+    ngx_http_mj_delete(sh, victim);
+    sh->evicted++;
+
+    return 1;
+}
+
+
+ngx_int_t
+ngx_http_mj_task_reserve(ngx_http_mj_zone_t *z, ngx_log_t *log)
+{
+    ngx_int_t               rc;
+    ngx_http_mj_zone_sh_t  *sh;
+
+    sh = z->sh;
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    if (sh->count + sh->reserved >= sh->max
+        && !ngx_http_mj_evict(z, log))
+    {
+        sh->refused++;
+        rc = NGX_BUSY;
+
+    } else {
+        sh->reserved++;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    if (rc == NGX_BUSY) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "mj_zone \"%V\" is full and nothing can be evicted: "
+                      "submit refused", &z->shm_zone->shm.name);
+    }
+
+    return rc;
+}
+
+
+void
+ngx_http_mj_task_release(ngx_http_mj_zone_t *z)
+{
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    if (z->sh->reserved) {
+        z->sh->reserved--;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+static ngx_int_t
+ngx_http_mj_insert_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_task_t *rec)
+{
+    ngx_uint_t           i, found;
+    ngx_http_mj_task_t  *t;
+
+    i = ngx_http_mj_probe(sh, rec->id, rec->flags & NGX_HTTP_MJ_TASK_HASHED,
+                          &found);
+    t = &sh->tasks[i];
+
+    if (found) {
+        return t->owner == rec->owner ? NGX_OK : NGX_DECLINED;
+    }
+
+    if (sh->count >= sh->max) {
+        return NGX_BUSY;
+    }
+
+    *t = *rec;
+    sh->count++;
+
+    if (ngx_http_mj_finished(t->status)) {
+        sh->finished++;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_mj_task_commit(ngx_http_mj_zone_t *z, ngx_http_mj_tid_t *tid,
+    uint64_t owner, uint32_t ukey, ngx_log_t *log)
+{
+    ngx_int_t            rc;
+    ngx_http_mj_task_t   rec;
+
+    ngx_memzero(&rec, sizeof(rec));
+    rec.id = tid->id;
+    rec.flags = tid->flags;
+    rec.owner = owner;
+    rec.ukey = ukey;
+    rec.created = (uint32_t) ngx_time();
+    rec.seen = rec.created;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    if (z->sh->reserved) {
+        z->sh->reserved--;
+    }
+
+    rc = ngx_http_mj_insert_locked(z->sh, &rec);
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "mj: the upstream answered with a task id another "
+                      "user owns; not recorded");
+    }
+
+    return rc;
+}
+
+
+uint64_t
+ngx_http_mj_task_owner(ngx_http_mj_zone_t *z, ngx_http_mj_tid_t *tid,
+    uint32_t *ukey)
+{
+    uint64_t             owner;
+    ngx_uint_t           i, found;
+    ngx_http_mj_task_t  *t;
+
+    owner = 0;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    i = ngx_http_mj_probe(z->sh, tid->id, tid->flags, &found);
+
+    if (found) {
+        t = &z->sh->tasks[i];
+        owner = t->owner;
+        *ukey = t->ukey;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return owner;
+}
+
+
+void
+ngx_http_mj_task_status(ngx_http_mj_zone_t *z, ngx_http_mj_tid_t *tid,
+    ngx_uint_t status)
+{
+    ngx_uint_t           i, found;
+    ngx_http_mj_task_t  *t;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    i = ngx_http_mj_probe(z->sh, tid->id, tid->flags, &found);
+
+    if (found) {
+        t = &z->sh->tasks[i];
+
+        if (t->status != status) {
+            if (ngx_http_mj_finished(status)
+                && !ngx_http_mj_finished(t->status))
+            {
+                z->sh->finished++;
+
+            } else if (!ngx_http_mj_finished(status)
+                       && ngx_http_mj_finished(t->status))
+            {
+                z->sh->finished--;
+            }
+
+            t->status = (uint8_t) status;
+            t->seen = (uint32_t) ngx_time();
+        }
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+ngx_uint_t
+ngx_http_mj_status_code(u_char *s, size_t len)
+{
+    static ngx_str_t  names[] = {
+        ngx_null_string,
+        ngx_string("NOT_START"),
+        ngx_string("SUBMITTED"),
+        ngx_string("MODAL"),
+        ngx_string("IN_PROGRESS"),
+        ngx_string("SUCCESS"),
+        ngx_string("FAILURE"),
+        ngx_string("CANCEL")
+    };
+
+    ngx_uint_t  i;
+
+    for (i = 1; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (names[i].len == len && ngx_strncmp(names[i].data, s, len) == 0) {
+            return i;
+        }
+    }
+
+    return NGX_HTTP_MJ_ST_UNKNOWN;
+}
+
+
+/*
+ * Upstream task ids are digits (a millisecond time and three random
+ * digits): those are kept exactly.  Any other id is kept as 64 bits of an
+ * HMAC keyed with the zone's secret, so ids cannot be chosen to collide.
+ */
+ngx_int_t
+ngx_http_mj_tid(ngx_http_mj_zone_t *z, ngx_str_t *id, ngx_http_mj_tid_t *tid)
+{
+    size_t      i;
+    uint64_t    v;
+    u_char      md[EVP_MAX_MD_SIZE];
+
+    if (id->len == 0 || id->len > NGX_HTTP_MJ_TASK_ID_MAX) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < id->len; i++) {
+        if (!((id->data[i] >= 'a' && id->data[i] <= 'z')
+              || (id->data[i] >= 'A' && id->data[i] <= 'Z')
+              || (id->data[i] >= '0' && id->data[i] <= '9')
+              || id->data[i] == '_' || id->data[i] == '-'))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (id->len <= 19 && id->data[0] != '0') {
+        v = 0;
+
+        for (i = 0; i < id->len; i++) {
+            if (id->data[i] < '0' || id->data[i] > '9') {
+                break;
+            }
+
+            v = v * 10 + (id->data[i] - '0');
+        }
+
+        if (i == id->len) {
+            tid->id = v;
+            tid->flags = 0;
+            return NGX_OK;
+        }
+    }
+
+    if (HMAC(EVP_sha256(), z->sh->secret, sizeof(z->sh->secret),
+             id->data, id->len, md, NULL) == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(&tid->id, md, sizeof(tid->id));
+    tid->flags = NGX_HTTP_MJ_TASK_HASHED;
+
+    return NGX_OK;
+}
+
+
+/* state file */
+
+
+static void
+ngx_http_mj_state_restore(ngx_http_mj_zone_t *z, ngx_log_t *log)
+{
+    ssize_t                     n;
+    ngx_fd_t                    fd;
+    ngx_uint_t                  restored, skipped, k;
+    ngx_http_mj_task_t         *recs;
+    ngx_http_mj_state_head_t    head;
+    ngx_http_mj_state_block_t   block;
+    ngx_http_mj_zone_sh_t      *sh;
+    u_char                     *why;
+
+    sh = z->sh;
+
+    fd = ngx_open_file(z->state.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_NOTICE, log, ngx_errno,
+                      "mj_zone \"%V\": no state file \"%V\" yet, "
+                      "starting empty", &z->shm_zone->shm.name, &z->state);
+        return;
+    }
+
+    recs = ngx_alloc(NGX_HTTP_MJ_STATE_BLOCK * sizeof(ngx_http_mj_task_t),
+                     log);
+    if (recs == NULL) {
+        (void) ngx_close_file(fd);
+        return;
+    }
+
+    restored = 0;
+    skipped = 0;
+    why = NULL;
+
+    n = ngx_read_fd(fd, &head, sizeof(head));
+
+    if (n != sizeof(head)
+        || ngx_memcmp(head.magic, NGX_HTTP_MJ_STATE_MAGIC, 8) != 0
+        || head.version != 1
+        || head.recsize != sizeof(ngx_http_mj_task_t)
+        || head.crc != ngx_crc32_short(head.secret, sizeof(head.secret)))
+    {
+        why = (u_char *) "not an ngx_mj state file";
+        goto done;
+    }
+
+    ngx_memcpy(sh->secret, head.secret, sizeof(sh->secret));
+
+    for ( ;; ) {
+        n = ngx_read_fd(fd, &block, sizeof(block));
+
+        if (n != sizeof(block) || block.n > NGX_HTTP_MJ_STATE_BLOCK) {
+            why = (u_char *) "truncated";
+            break;
+        }
+
+        if (block.n == 0) {
+            break;
+        }
+
+        n = ngx_read_fd(fd, recs, block.n * sizeof(ngx_http_mj_task_t));
+
+        if (n != (ssize_t) (block.n * sizeof(ngx_http_mj_task_t))) {
+            why = (u_char *) "truncated";
+            break;
+        }
+
+        if (ngx_crc32_long((u_char *) recs, n) != block.crc) {
+            why = (u_char *) "corrupt";
+            break;
+        }
+
+        for (k = 0; k < block.n; k++) {
+            if (recs[k].owner == 0 || recs[k].status > NGX_HTTP_MJ_ST_CANCEL
+                || ngx_http_mj_insert_locked(sh, &recs[k]) != NGX_OK)
+            {
+                skipped++;
+                continue;
+            }
+
+            restored++;
+        }
+    }
+
+done:
+
+    if (why) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "mj_zone \"%V\": state file \"%V\" is %s; restored "
+                      "the %ui tasks before the damage",
+                      &z->shm_zone->shm.name, &z->state, why, restored);
+
+    } else {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "mj_zone \"%V\": restored %ui tasks from \"%V\"",
+                      &z->shm_zone->shm.name, restored, &z->state);
+    }
+
+    if (skipped) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "mj_zone \"%V\": %ui tasks of the state file did not "
+                      "fit or were invalid", &z->shm_zone->shm.name, skipped);
+    }
+
+    ngx_free(recs);
+    (void) ngx_close_file(fd);
+}
+
+
+/*
+ * Copy the table out a block at a time, so the lock is held for a short
+ * memcpy only, and replace the state file atomically.
+ */
+static void
+ngx_http_mj_state_write(ngx_http_mj_zone_t *z, ngx_log_t *log)
+{
+    u_char                     *tmp;
+    ngx_fd_t                    fd;
+    ngx_uint_t                  i, k, total;
+    ngx_http_mj_task_t         *recs;
+    ngx_http_mj_state_head_t    head;
+    ngx_http_mj_state_block_t   block;
+    ngx_http_mj_zone_sh_t      *sh;
+
+    if (z->state.len == 0 || z->sh == NULL) {
+        return;
+    }
+
+    sh = z->sh;
+
+    tmp = ngx_alloc(z->state.len + sizeof(".tmp.") + NGX_INT_T_LEN, log);
+    recs = ngx_alloc(NGX_HTTP_MJ_STATE_BLOCK * sizeof(ngx_http_mj_task_t),
+                     log);
+    if (tmp == NULL || recs == NULL) {
+        goto free;
+    }
+
+    ngx_sprintf(tmp, "%V.tmp.%P%Z", &z->state, ngx_pid);
+
+    fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE, 0600);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_open_file_n " \"%s\" failed", tmp);
+        goto free;
+    }
+
+    ngx_memzero(&head, sizeof(head));
+    ngx_memcpy(head.magic, NGX_HTTP_MJ_STATE_MAGIC, 8);
+    head.version = 1;
+    head.recsize = sizeof(ngx_http_mj_task_t);
+    ngx_memcpy(head.secret, sh->secret, sizeof(head.secret));
+    head.crc = ngx_crc32_short(head.secret, sizeof(head.secret));
+
+    if (ngx_write_fd(fd, &head, sizeof(head)) != sizeof(head)) {
+        goto failed;
+    }
+
+    total = 0;
+    i = 0;
+
+    do {
+        k = 0;
+
+        ngx_shmtx_lock(&z->shpool->mutex);
+
+        for ( /* void */ ; i < sh->nslots && k < NGX_HTTP_MJ_STATE_BLOCK;
+             i++)
+        {
+            if (sh->tasks[i].owner) {
+                recs[k++] = sh->tasks[i];
+            }
+        }
+
+        ngx_shmtx_unlock(&z->shpool->mutex);
+
+        block.n = (uint32_t) k;
+        block.crc = ngx_crc32_long((u_char *) recs,
+                                   k * sizeof(ngx_http_mj_task_t));
+
+        if (ngx_write_fd(fd, &block, sizeof(block)) != sizeof(block)
+            || (k && ngx_write_fd(fd, recs, k * sizeof(ngx_http_mj_task_t))
+                     != (ssize_t) (k * sizeof(ngx_http_mj_task_t))))
+        {
+            goto failed;
+        }
+
+        total += k;
+
+    } while (k);
+
+    if (fsync(fd) == -1) {
+        goto failed;
+    }
+
+    (void) ngx_close_file(fd);
+
+    if (ngx_rename_file(tmp, z->state.data) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_rename_file_n " \"%s\" to \"%V\" failed",
+                      tmp, &z->state);
+        (void) ngx_delete_file(tmp);
+        goto free;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "mj_zone: wrote %ui tasks to \"%V\"", total, &z->state);
+
+    goto free;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                  "mj_zone \"%V\": writing \"%s\" failed",
+                  &z->shm_zone->shm.name, tmp);
+    (void) ngx_close_file(fd);
+    (void) ngx_delete_file(tmp);
+
+free:
+
+    if (tmp) {
+        ngx_free(tmp);
+    }
+
+    if (recs) {
+        ngx_free(recs);
+    }
+}
+
+
+static void
+ngx_http_mj_snapshot_handler(ngx_event_t *ev)
+{
+    ngx_http_mj_zone_t  *z = ev->data;
+
+    ngx_http_mj_state_write(z, ev->log);
+
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_add_timer(ev, z->snapshot);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_mj_zone_t  *oz = data;
+
+    size_t               size;
+    ngx_uint_t           pages;
+    ngx_http_mj_zone_t  *z;
+
+    z = shm_zone->data;
+
+    if (oz) {
+        /* a reload: same name, size and tag, so the old table goes on */
+        z->sh = oz->sh;
+        z->shpool = oz->shpool;
+        return NGX_OK;
+    }
+
+    z->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        z->sh = z->shpool->data;
+        return NGX_OK;
+    }
+
+    pages = z->shpool->pfree;
+    if (pages < 2) {
+        return NGX_ERROR;
+    }
+
+    /* the whole zone but one page goes to the table */
+    size = (pages - 1) * ngx_pagesize;
+
+    z->sh = ngx_slab_alloc(z->shpool, size);
+    if (z->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(z->sh, size);
+
+    z->shpool->data = z->sh;
+    z->sh->nslots = (size - offsetof(ngx_http_mj_zone_sh_t, tasks))
+                    / sizeof(ngx_http_mj_task_t);
+    z->sh->max = z->sh->nslots / 4 * 3;
+
+    if (RAND_bytes(z->sh->secret, sizeof(z->sh->secret)) != 1) {
+        return NGX_ERROR;
+    }
+
+    z->shpool->log_nomem = 0;
+
+    if (z->state.len) {
+        ngx_http_mj_state_restore(z, shm_zone->shm.log);
+    }
+
+    return NGX_OK;
+}
+
+
+/* mj_zone zone=NAME:SIZE [state=PATH|off] [snapshot=TIME] [max_age=TIME] */
+char *
+ngx_http_mj_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mj_main_conf_t  *mmcf = conf;
+
+    u_char               *p;
+    size_t                size;
+    ngx_str_t            *value, name, s;
+    ngx_uint_t            i;
+    ngx_path_t           *path;
+    ngx_http_mj_zone_t   *z, **zp;
+
+    value = cf->args->elts;
+
+    z = ngx_pcalloc(cf->pool, sizeof(ngx_http_mj_zone_t));
+    if (z == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_null(&name);
+    size = 0;
+    z->snapshot = 30000;
+    z->max_age = 7 * 86400;
+    ngx_str_set(&z->state, NGX_HTTP_MJ_STATE_DIR);
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            name.data = value[i].data + 5;
+            p = (u_char *) ngx_strchr(name.data, ':');
+
+            if (p == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone size \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            name.len = p - name.data;
+            s.data = p + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            size = ngx_parse_size(&s);
+
+            if (size == (size_t) NGX_ERROR || name.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone size \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (size < 8 * ngx_pagesize) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "zone \"%V\" is too small", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "state=", 6) == 0) {
+            z->state.data = value[i].data + 6;
+            z->state.len = value[i].len - 6;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "snapshot=", 9) == 0) {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+            z->snapshot = ngx_parse_time(&s, 0);
+
+            if (z->snapshot == (ngx_msec_t) NGX_ERROR || z->snapshot < 1000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid snapshot interval \"%V\" "
+                                   "(1s at least)", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_age=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+            z->max_age = ngx_parse_time(&s, 1);
+
+            if (z->max_age == (time_t) NGX_ERROR || z->max_age == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid max_age \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"zone\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (z->state.len == 3 && ngx_strncmp(z->state.data, "off", 3) == 0) {
+        ngx_str_null(&z->state);
+
+    } else {
+        if (z->state.len == sizeof(NGX_HTTP_MJ_STATE_DIR) - 1
+            && ngx_strncmp(z->state.data, NGX_HTTP_MJ_STATE_DIR,
+                           z->state.len) == 0)
+        {
+            /* the default: <dir>/<zone>.state */
+            s.len = z->state.len + 1 + name.len + sizeof(".state") - 1;
+            s.data = ngx_pnalloc(cf->pool, s.len);
+            if (s.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_sprintf(s.data, "%V/%V.state", &z->state, &name);
+            z->state = s;
+        }
+
+        if (ngx_conf_full_name(cf->cycle, &z->state, 0) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        /*
+         * The folder is an nginx path: created at start and given to the
+         * worker user, as proxy_temp_path is, so workers can write there.
+         */
+        path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+        if (path == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        path->name = z->state;
+        while (path->name.len && path->name.data[path->name.len - 1] != '/') {
+            path->name.len--;
+        }
+
+        if (path->name.len > 1) {
+            path->name.len--;
+        }
+
+        path->name.data = ngx_pstrdup(cf->pool, &path->name);
+        if (path->name.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        /* ngx_create_paths() wants a NUL-terminated name */
+        p = ngx_pnalloc(cf->pool, path->name.len + 1);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(p, path->name.data, path->name.len);
+        p[path->name.len] = '\0';
+        path->name.data = p;
+        path->conf_file = cf->conf_file->file.name.data;
+        path->line = cf->conf_file->line;
+
+        if (ngx_add_path(cf, &path) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    z->shm_zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_mj_module);
+    if (z->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (z->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate mj_zone \"%V\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    z->shm_zone->init = ngx_http_mj_zone_init;
+    z->shm_zone->data = z;
+
+    if (mmcf->zones.elts == NULL
+        && ngx_array_init(&mmcf->zones, cf->pool, 2,
+                          sizeof(ngx_http_mj_zone_t *)) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    zp = ngx_array_push(&mmcf->zones);
+    if (zp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *zp = z;
+
+    return NGX_CONF_OK;
+}
+
+
+/* worker 0 snapshots every zone with a state file */
+ngx_int_t
+ngx_http_mj_zone_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                 i;
+    ngx_http_mj_zone_t       **zp, *z;
+    ngx_http_mj_main_conf_t   *mmcf;
+
+    if ((ngx_process != NGX_PROCESS_WORKER
+         && ngx_process != NGX_PROCESS_SINGLE)
+        || ngx_worker != 0)
+    {
+        return NGX_OK;
+    }
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_mj_module);
+    if (mmcf == NULL) {
+        return NGX_OK;
+    }
+
+    zp = mmcf->zones.elts;
+
+    for (i = 0; i < mmcf->zones.nelts; i++) {
+        z = zp[i];
+
+        if (z->state.len == 0) {
+            continue;
+        }
+
+        z->timer.handler = ngx_http_mj_snapshot_handler;
+        z->timer.data = z;
+        z->timer.log = cycle->log;
+        z->timer.cancelable = 1;
+
+        ngx_add_timer(&z->timer, z->snapshot);
+    }
+
+    return NGX_OK;
+}
+
+
+/* at exit: the master (or a single process) writes the final snapshot */
+void
+ngx_http_mj_zone_exit(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                 i;
+    ngx_http_mj_zone_t       **zp;
+    ngx_http_mj_main_conf_t   *mmcf;
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_mj_module);
+    if (mmcf == NULL) {
+        return;
+    }
+
+    zp = mmcf->zones.elts;
+
+    for (i = 0; i < mmcf->zones.nelts; i++) {
+        ngx_http_mj_state_write(zp[i], cycle->log);
+    }
+}

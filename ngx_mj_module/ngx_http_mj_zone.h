@@ -1,0 +1,98 @@
+/*
+ * ngx_http_mj_zone.h: the shared task-ownership zone.
+ */
+
+#ifndef NGX_HTTP_MJ_ZONE_H
+#define NGX_HTTP_MJ_ZONE_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/* a task's last status as the gateway saw it in a fetch or list answer */
+enum {
+    NGX_HTTP_MJ_ST_UNKNOWN = 0,
+    NGX_HTTP_MJ_ST_NOT_START,
+    NGX_HTTP_MJ_ST_SUBMITTED,
+    NGX_HTTP_MJ_ST_MODAL,
+    NGX_HTTP_MJ_ST_IN_PROGRESS,
+    NGX_HTTP_MJ_ST_SUCCESS,
+    NGX_HTTP_MJ_ST_FAILURE,
+    NGX_HTTP_MJ_ST_CANCEL
+};
+
+#define ngx_http_mj_finished(st)  ((st) >= NGX_HTTP_MJ_ST_SUCCESS)
+
+
+#define NGX_HTTP_MJ_TASK_HASHED   0x01   /* id is a keyed hash, not digits */
+
+
+/* one tracked task: 32 bytes, in a table preallocated in the zone */
+typedef struct {
+    uint64_t                   id;       /* the digits, or a keyed hash */
+    uint64_t                   owner;    /* user identity; 0: free slot */
+    uint32_t                   created;  /* unix time */
+    uint32_t                   ukey;     /* upstream key identity */
+    uint32_t                   seen;     /* unix time of the last status */
+    uint8_t                    status;
+    uint8_t                    flags;
+    uint16_t                   spare;
+} ngx_http_mj_task_t;
+
+
+/* a task id as the zone keys it */
+typedef struct {
+    uint64_t                   id;
+    uint8_t                    flags;
+} ngx_http_mj_tid_t;
+
+
+typedef struct {
+    u_char                     secret[16];
+    ngx_uint_t                 nslots;
+    ngx_uint_t                 max;         /* records allowed */
+    ngx_uint_t                 count;
+    ngx_uint_t                 reserved;    /* submits in flight */
+    ngx_uint_t                 finished;    /* records seen finished */
+    ngx_uint_t                 cursor;      /* eviction clock hand */
+    time_t                     young_until; /* nothing is old until then */
+    ngx_uint_t                 evicted;
+    ngx_uint_t                 refused;
+    ngx_uint_t                 full_logged;
+    ngx_http_mj_task_t         tasks[1];
+} ngx_http_mj_zone_sh_t;
+
+
+typedef struct {
+    ngx_http_mj_zone_sh_t     *sh;
+    ngx_slab_pool_t           *shpool;
+    ngx_shm_zone_t            *shm_zone;
+    ngx_str_t                  state;       /* empty: no state file */
+    ngx_msec_t                 snapshot;
+    time_t                     max_age;
+    ngx_event_t                timer;
+} ngx_http_mj_zone_t;
+
+
+char *ngx_http_mj_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_mj_zone_init_process(ngx_cycle_t *cycle);
+void ngx_http_mj_zone_exit(ngx_cycle_t *cycle);
+
+ngx_int_t ngx_http_mj_tid(ngx_http_mj_zone_t *z, ngx_str_t *id,
+    ngx_http_mj_tid_t *tid);
+
+/* the owner and upstream key identity of a task, 0 if not tracked */
+uint64_t ngx_http_mj_task_owner(ngx_http_mj_zone_t *z,
+    ngx_http_mj_tid_t *tid, uint32_t *ukey);
+
+ngx_int_t ngx_http_mj_task_reserve(ngx_http_mj_zone_t *z, ngx_log_t *log);
+void ngx_http_mj_task_release(ngx_http_mj_zone_t *z);
+ngx_int_t ngx_http_mj_task_commit(ngx_http_mj_zone_t *z,
+    ngx_http_mj_tid_t *tid, uint64_t owner, uint32_t ukey, ngx_log_t *log);
+void ngx_http_mj_task_status(ngx_http_mj_zone_t *z, ngx_http_mj_tid_t *tid,
+    ngx_uint_t status);
+ngx_uint_t ngx_http_mj_status_code(u_char *s, size_t len);
+
+#endif /* NGX_HTTP_MJ_ZONE_H */
