@@ -486,6 +486,15 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 300
 
+    def quickack(self):
+        # Clients that write headers and body separately (HTTP::Tiny) would
+        # otherwise wait for our delayed ACK (Nagle): ~40 ms per POST.
+        if hasattr(socket, "TCP_QUICKACK"):
+            try:
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+            except OSError:
+                pass
+
     def version_string(self):
         return self.server_version
 
@@ -496,6 +505,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         self.conn_id = next(self.server.state.conn_seq)
         self.conn_req = 0
 
@@ -509,7 +522,7 @@ class Handler(BaseHTTPRequestHandler):
         """Stream the body; return (sha256, length, head bytes, search bytes, full|None)."""
         h = hashlib.sha256()
         st = {"n": 0, "head": bytearray(), "search": bytearray(), "tail": b"", "over": False}
-        parts = [] if keep else None
+        full = bytearray() if keep else None
 
         def eat(data):
             h.update(data)
@@ -526,9 +539,10 @@ class Handler(BaseHTTPRequestHandler):
                     st["search"] = bytearray()
             if st["over"]:
                 st["tail"] = (st["tail"] + data)[-BODY_RECORD_MAX:]
-            if parts is not None:
-                parts.append(data)
+            if full is not None:
+                full.extend(data)
 
+        self.quickack()
         te = (self.headers.get("Transfer-Encoding") or "").lower()
         if "chunked" in te:
             while True:
@@ -562,7 +576,6 @@ class Handler(BaseHTTPRequestHandler):
                 eat(data)
                 left -= len(data)
         search = bytes(st["search"]) if not st["over"] else bytes(st["head"]) + b"\n" + st["tail"]
-        full = b"".join(parts) if parts is not None else None
         return h.hexdigest(), st["n"], bytes(st["head"]), search, full
 
     # -- auth -----------------------------------------------------------------
@@ -617,7 +630,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def send(self, status, body, ctype, headers, modes):
         if "gzip" in modes and self.accepts_gzip():
-            body = gzip.compress(body)
+            body = gzip.compress(body, mtime=0)
             headers = list(headers) + [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]
         chunked = "chunked" in modes
         split = "split" in modes
@@ -630,16 +643,23 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Transfer-Encoding", "chunked")
         else:
             self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
         if self.command == "HEAD":
+            self.end_headers()
             return
+        if not (chunked or split or truncated):
+            # headers and body in one write: no small-packet delays on keep-alive
+            self._headers_buffer.append(b"\r\n")
+            self.wfile.write(b"".join(self._headers_buffer) + body)
+            self._headers_buffer = []
+            return
+        self.end_headers()
         if chunked:
             limit = len(body) // 2 if truncated else len(body)
             for i in range(0, limit, 7):
                 piece = body[i:min(i + 7, limit)]
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-                if split:
-                    time.sleep(0.005)
+                if split and (i // 7) % 8 == 7:
+                    time.sleep(0.01)
             if truncated:
                 self.close_connection = True
                 return
@@ -652,12 +672,9 @@ class Handler(BaseHTTPRequestHandler):
             for i in range(0, len(body), n):
                 self.wfile.write(body[i:i + n])
                 time.sleep(0.02)
-        else:
-            self.wfile.write(body)
 
     # -- main dispatch --------------------------------------------------------------
     def dispatch(self):
-        st = self.server.state
         self.conn_req += 1
         parts = urlsplit(self.path)
         path = parts.path
@@ -709,7 +726,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def serve_api(self, path, query):
         st = self.server.state
-        cfg = st.cfg
         modes, slow, bad = self.parse_modes(path)
         content_mode = next((m for m in modes if m in CONTENT_MODES), None)
         m = MJ_RE.match(path)
@@ -810,10 +826,12 @@ class Handler(BaseHTTPRequestHandler):
         body = {}
         if needs_body and full:
             try:
-                body = json.loads(full)
+                text = full.decode("utf-8")
+                full = None  # free the raw bytes before parsing (40 MB bodies)
+                body = json.loads(text)
             except (ValueError, UnicodeDecodeError):
                 body = None
-            full = None
+            full = text = None
             if not isinstance(body, dict):
                 return self.send(400, jdump(result(4, "request body must be a JSON object")), jt, [], modes)
         ctx = Ctx(st, body, speed, groups)
@@ -821,9 +839,10 @@ class Handler(BaseHTTPRequestHandler):
             status, obj = fn(ctx)
         except Reply as r:
             status, obj = r.status, r.obj
-        self.send(status, jdump(obj), jt, [], modes)
-        if "close-after" in modes:
+        if "close-after" in modes:  # processed, but the answer is never sent
             self.close_connection = True
+            return
+        self.send(status, jdump(obj), jt, [], modes)
 
     # -- control endpoints (no key, not recorded) -----------------------------------
     def control(self, path, query, full):
@@ -1374,7 +1393,11 @@ def main(argv=None):
     host, port = args.listen
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     SimServer.address_family = family
-    server = SimServer((host, port), Handler)
+    try:
+        server = SimServer((host, port), Handler)
+    except OSError as e:
+        sys.stderr.write("mjsim: cannot listen on %s:%d: %s\n" % (host, port, e))
+        return 2
     port = server.server_address[1]
     shown = "[%s]" % host if family == socket.AF_INET6 else host
     if not args.public_url:

@@ -85,8 +85,8 @@ POST /mj/submit/imagine
 --- response_headers
 X-MJ-User: alice
 X-MJ-Action: imagine
-Content-Type: application/json
---- response_body_like
+Content-Type: application/json; charset=utf-8
+--- response_body_like chomp
 ^\{"code":\s*1,.*"result":\s*"\d{16}"
 --- no_error_log
 [error]

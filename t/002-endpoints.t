@@ -346,7 +346,7 @@ Authorization: Bearer mj-alice-0123456789abcdef
 --- request eval
 "GET /mj/task/" . ("A_-9" x 16) . "/fetch"
 --- error_code: 404
---- response_body_like
+--- response_body_like chomp
 "code":\s*3
 
 

@@ -23,7 +23,7 @@ __DATA__
 --- config
     location /mj/ {
         mj_gateway zone=mj;
-        proxy_pass http://127.0.0.1:1;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_DEAD_PORT;
     }
 --- more_headers
 Authorization: Bearer mj-alice-0123456789abcdef
@@ -51,7 +51,8 @@ connect() failed (111: Connection refused)
 Authorization: Bearer mj-alice-0123456789abcdef
 X-Sim-Mode: slow:3000
 --- request
-GET /mj/task/1712345678901234/fetch
+POST /mj/submit/imagine
+{"prompt":"x"}
 --- error_code: 504
 --- response_body
 {"code":9,"description":"upstream timed out"}
@@ -70,7 +71,8 @@ upstream timed out
 Authorization: Bearer mj-alice-0123456789abcdef
 X-Sim-Mode: html500
 --- request
-GET /mj/task/1712345678901234/fetch
+POST /mj/submit/imagine
+{"prompt":"x"}
 --- error_code: 502
 --- response_headers
 Content-Type: application/json
@@ -91,7 +93,7 @@ mj: the upstream answered with status 500
 ["Authorization: Bearer mj-alice-0123456789abcdef\r\nX-Sim-Mode: json500",
  "Authorization: Bearer mj-alice-0123456789abcdef\r\nX-Sim-Mode: 503"]
 --- request eval
-["GET /mj/task/1712345678901234/fetch", "GET /mj/task/1712345678901234/fetch"]
+["POST /mj/submit/imagine\n{\"prompt\":\"x\"}", "POST /mj/submit/imagine\n{\"prompt\":\"x\"}"]
 --- error_code eval
 [502, 502]
 --- response_body eval
@@ -112,7 +114,8 @@ mj: the upstream answered with status 500
 --- more_headers
 Authorization: Bearer mj-alice-0123456789abcdef
 --- request
-GET /mj/task/1712345678901234/fetch
+POST /mj/submit/shorten
+{"prompt":"x"}
 --- error_code: 502
 --- response_body
 {"code":9,"description":"the upstream's answer is not JSON"}
@@ -121,7 +124,7 @@ not JSON
 
 
 
-=== TEST 6: upstream JSON errors pass as they are (trueai's 404 for an unknown task)
+=== TEST 6: the upstream's own refusals in the contract's shape pass as they are
 --- config
     location /mj/ {
         mj_gateway zone=mj;
@@ -130,12 +133,13 @@ not JSON
 --- more_headers
 Authorization: Bearer mj-alice-0123456789abcdef
 --- request
-GET /mj/task/1712345678901234/fetch
---- error_code: 404
+POST /mj/submit/imagine
+{"prompt":"a bannedword here"}
+--- error_code: 200
 --- response_headers
-Content-Type: application/json
---- response_body_like
-"code":\s*3
+Content-Type: application/json; charset=utf-8
+--- response_body_like chomp
+^\{"code":\s*24,.*"bannedWord":\s*"bannedword"
 
 
 
@@ -169,15 +173,27 @@ Content-Type: application/json
     location /sim/ {
         proxy_pass http://127.0.0.1:$TEST_NGINX_SIM_PORT/_sim/;
     }
---- more_headers eval
-["Authorization: Bearer mj-alice-0123456789abcdef", ""]
+--- more_headers
+Authorization: Bearer mj-alice-0123456789abcdef
 --- request eval
-["POST /mj/submit/blend\n$::Big", "GET /sim/last"]
+"POST /mj/submit/blend\n$::Big"
 --- timeout: 30
 --- response_body_like eval
-[qr/^\{"code":\s*1,/, qr/"body_length":\s*$::BigLen\b/]
+qr/^\{"code":\s*1,/
 --- error_log
 a client request body is buffered to a temporary file
+
+
+
+=== TEST 8b: the simulated upstream got all of it
+--- config
+    location /sim/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SIM_PORT/_sim/;
+    }
+--- request
+GET /sim/last
+--- response_body_like eval
+qr/"body_length":\s*$::BigLen\b/
 
 
 
@@ -193,7 +209,7 @@ a client request body is buffered to a temporary file
     mj_upstream_keys $TEST_NGINX_MJ_DIR/keys;
     mj_zone zone=mj:1m state=off;
     upstream pair {
-        server 127.0.0.1:1;
+        server 127.0.0.1:$TEST_NGINX_DEAD_PORT;
         server 127.0.0.1:$TEST_NGINX_SIM_PORT;
     }
 --- more_headers
@@ -202,7 +218,7 @@ Authorization: Bearer mj-alice-0123456789abcdef
 POST /mj/submit/imagine
 {"prompt":"retry me"}
 --- error_code: 200
---- response_body_like
+--- response_body_like chomp
 ^\{"code":\s*1,
 
 
@@ -232,8 +248,9 @@ POST /mj/submit/imagine
 --- more_headers
 Authorization: Bearer mj-alice-0123456789abcdef
 --- request eval
-["GET /mj/task/1/fetch", "GET /mj/task/2/fetch", "GET /mj/task/3/fetch"]
+["POST /mj/submit/imagine\n{\"prompt\":\"1\"}", "POST /mj/submit/imagine\n{\"prompt\":\"2\"}",
+ "POST /mj/submit/imagine\n{\"prompt\":\"3\"}"]
 --- error_code eval
-[404, 404, 404]
+[200, 200, 200]
 --- response_body_like eval
-[qr/"code":\s*3/, qr/"code":\s*3/, qr/"code":\s*3/]
+[qr/"code":\s*1/, qr/"code":\s*1/, qr/"code":\s*1/]

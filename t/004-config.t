@@ -18,7 +18,7 @@ __DATA__
 --- config
     location /mj/ {
         mj_gateway zone=mj;
-        proxy_pass http://127.0.0.1:1;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_DEAD_PORT;
     }
 --- must_die
 
@@ -31,7 +31,7 @@ __DATA__
 --- config
     location /mj/ {
         mj_gateway zone=mj;
-        proxy_pass http://127.0.0.1:1;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_DEAD_PORT;
     }
 --- must_die
 
@@ -48,7 +48,7 @@ alice 0123456789abcdef main
 --- config
     location /mj/ {
         mj_gateway zone=mj;
-        proxy_pass http://127.0.0.1:1;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_DEAD_PORT;
     }
 --- must_die
 
@@ -65,7 +65,7 @@ alice 2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90 nosuchkey
 --- config
     location /mj/ {
         mj_gateway zone=mj;
-        proxy_pass http://127.0.0.1:1;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_DEAD_PORT;
     }
 --- must_die
 
@@ -83,7 +83,7 @@ alice 81b637d8fcd2c6da6359e6963113a1170de795e4b725b84d1e0b4cfd9ec58ce9 main
 --- config
     location /mj/ {
         mj_gateway zone=mj;
-        proxy_pass http://127.0.0.1:1;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_DEAD_PORT;
     }
 --- must_die
 
@@ -100,7 +100,7 @@ alice 2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90 main admi
 --- config
     location /mj/ {
         mj_gateway zone=mj;
-        proxy_pass http://127.0.0.1:1;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_DEAD_PORT;
     }
 --- must_die
 
@@ -119,7 +119,7 @@ main sk-secret header=x-api-key
 --- config
     location /mj/ {
         mj_gateway zone=mj;
-        proxy_pass http://127.0.0.1:1;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_DEAD_PORT;
     }
 --- must_die
 
@@ -135,7 +135,7 @@ main sk-secret header=x-api-key
 --- config
     location /mj/ {
         mj_gateway zone=mj;
-        proxy_pass http://127.0.0.1:1;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_DEAD_PORT;
     }
 --- request
 GET /mj/task/1/fetch

@@ -23,7 +23,7 @@ __DATA__
 --- request
 GET /mj/task/1712345678901234/fetch
 --- error_code: 401
---- response_body_like
+--- response_body_like chomp
 missing API key
 
 
@@ -66,7 +66,7 @@ mj-api-secret: mj-alice-0123456789abcdef
 POST /mj/submit/imagine
 {"prompt":"behind basic auth"}
 --- error_code: 200
---- response_body_like
+--- response_body_like chomp
 ^\{"code":\s*1,
 
 
@@ -77,14 +77,17 @@ POST /mj/submit/imagine
         mj_gateway zone=mj;
         proxy_pass http://mjsim;
     }
-    location = /probe {
+    location = /probe.txt {
         auth_request /mj/task/1712345678901234/fetch;
-        return 200 "passed";
+        root html;
     }
+--- user_files
+>>> probe.txt
+passed
 --- more_headers
 Authorization: Bearer mj-alice-0123456789abcdef
 --- request
-GET /probe
+GET /probe.txt
 --- error_code: 403
 --- error_log
 mj: subrequest to a gateway location refused

@@ -21,8 +21,9 @@ use File::Temp ();
 use Exporter 'import';
 use MJSim;
 
-our @EXPORT = qw(%KEY mj_write_users mj_users_text mj_keys_text mj_dir
-                 mj_module);
+# MJTest's own helpers, and MJSim's passed on
+our @EXPORT = (qw(%KEY mj_write_users mj_users_text mj_keys_text mj_dir
+                  mj_module), @MJSim::EXPORT);
 
 # client keys of the demo users
 our %KEY = (
@@ -32,6 +33,16 @@ our %KEY = (
     dave  => 'mj-dave-0123456789abcdef',    # upstream key the sim refuses
     erin  => 'mj-erin-0123456789abcdef',    # upstream key as mj-api-secret
 );
+
+# a loopback port nothing listens on, for "upstream down"
+$ENV{TEST_NGINX_DEAD_PORT} //= do {
+    require IO::Socket::INET;
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0) or die $!;
+    my $p = $s->sockport;
+    close $s;
+    $p;
+};
 
 our $DIR = File::Temp::tempdir('mj-test-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 0755, $DIR;
