@@ -351,8 +351,8 @@ ngx_http_mj_scan_create(ngx_http_request_t *r, ngx_uint_t array,
     }
 
     s->pool = r->pool;
-    s->array = array;
-    s->stop = stop;
+    s->array = array ? 1 : 0;
+    s->stop = stop ? 1 : 0;
     s->cur.code = -1;
 
     if (array) {

@@ -52,7 +52,7 @@ http {
         access_log $dir/logs/mj.log mj;
 
         location /mj/ {
-            mj_gateway on;
+            mj_gateway zone=mj;
             proxy_pass http://\$mj_upstream;
             proxy_http_version 1.1;
             proxy_set_header Connection "";

@@ -375,6 +375,14 @@ class State:
 
     def new_id(self):
         with self.lock:
+            forced = getattr(FORCED, "id", None)
+            if forced:
+                # X-Sim-Task-Id: tests name the id the next task gets
+                FORCED.id = None
+                if forced in self.issued:
+                    raise Reply(409, result(4, "task id %s already issued" % forced))
+                self.issued.add(forced)
+                return forced
             while True:
                 tid = "%d%03d" % (int(time.time() * 1000), random.randint(0, 999))
                 if tid not in self.issued:
@@ -835,6 +843,10 @@ class Handler(BaseHTTPRequestHandler):
             if not isinstance(body, dict):
                 return self.send(400, jdump(result(4, "request body must be a JSON object")), jt, [], modes)
         ctx = Ctx(st, body, speed, groups)
+        forced = self.headers.get("X-Sim-Task-Id")
+        if forced is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", forced):
+            return self.send(400, jdump(result(4, "bad X-Sim-Task-Id")), jt, [], modes)
+        FORCED.id = forced
         try:
             status, obj = fn(ctx)
         except Reply as r:
@@ -919,6 +931,9 @@ class Handler(BaseHTTPRequestHandler):
             except ValueError as e:
                 return ok({"error": str(e)}, 400)
         return ok({"error": "no such control endpoint", "path": path}, 404)
+
+
+FORCED = threading.local()   # the X-Sim-Task-Id of the request being served
 
 
 class Ctx:

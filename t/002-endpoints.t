@@ -8,14 +8,9 @@ use MJTest;
 no_shuffle();
 add_block_preprocessor(\&MJTest::defaults);
 
-# tasks made directly on the simulated upstream, for follow-ups
-my $img = 'data:image/png;base64,iVBORw0KGgo=';
-our $Parent = sim_post('/mj/submit/imagine', {prompt => 'parent'})->{result};
-sim_wait_status($Parent, 'SUCCESS', 20) or die "parent did not finish";
-our ($U1) = map { $_->{customId} } grep { $_->{label} eq 'U1' }
-            @{ sim_get("/mj/task/$Parent/fetch")->{buttons} };
-our $Cancel = sim_post('/mj/submit/imagine', {prompt => 'to cancel'})->{result};
-our $Img = $img;
+# the endpoints that name a task are relayed in 006-ownership.t (the
+# caller's own column) and run their whole flows in 020-flow.t
+our $Img = 'data:image/png;base64,iVBORw0KGgo=';
 
 our $Loc = <<'_EOC_';
     location /mj/ {
@@ -63,20 +58,7 @@ __DATA__
 
 
 
-=== TEST 2: action on a finished task
---- config eval: $::Loc
---- more_headers eval
-["Authorization: Bearer mj-alice-0123456789abcdef", ""]
---- request eval
-::relay(POST => "/mj/submit/action", qq({"taskId":"$::Parent","customId":"$::U1"}))
---- response_body_like eval
-[qr/^\{"code":\s*1,/, qr{"path":\s*"/mj/submit/action"}]
---- response_headers eval
-["X-MJ-Action: action", ""]
-
-
-
-=== TEST 3: blend
+=== TEST 2: blend
 --- config eval: $::Loc
 --- more_headers eval
 ["Authorization: Bearer mj-alice-0123456789abcdef", ""]
@@ -87,7 +69,7 @@ __DATA__
 
 
 
-=== TEST 4: describe
+=== TEST 3: describe
 --- config eval: $::Loc
 --- more_headers eval
 ["Authorization: Bearer mj-alice-0123456789abcdef", ""]
@@ -98,18 +80,7 @@ __DATA__
 
 
 
-=== TEST 5: modal (relayed; the simulated upstream says the task is not in MODAL)
---- config eval: $::Loc
---- more_headers eval
-["Authorization: Bearer mj-alice-0123456789abcdef", ""]
---- request eval
-::relay(POST => "/mj/submit/modal", qq({"taskId":"$::Parent","prompt":"more"}))
---- response_body_like eval
-[qr/"code":\s*4/, qr{"path":\s*"/mj/submit/modal"}]
-
-
-
-=== TEST 6: shorten
+=== TEST 4: shorten
 --- config eval: $::Loc
 --- more_headers eval
 ["Authorization: Bearer mj-alice-0123456789abcdef", ""]
@@ -120,29 +91,7 @@ __DATA__
 
 
 
-=== TEST 7: change
---- config eval: $::Loc
---- more_headers eval
-["Authorization: Bearer mj-alice-0123456789abcdef", ""]
---- request eval
-::relay(POST => "/mj/submit/change", qq({"taskId":"$::Parent","action":"UPSCALE","index":2}))
---- response_body_like eval
-[qr/^\{"code":\s*1,/, qr{"path":\s*"/mj/submit/change"}]
-
-
-
-=== TEST 8: simple-change
---- config eval: $::Loc
---- more_headers eval
-["Authorization: Bearer mj-alice-0123456789abcdef", ""]
---- request eval
-::relay(POST => "/mj/submit/simple-change", qq({"content":"$::Parent U3"}))
---- response_body_like eval
-[qr/^\{"code":\s*1,/, qr{"path":\s*"/mj/submit/simple-change"}]
-
-
-
-=== TEST 9: upload-discord-images
+=== TEST 5: upload-discord-images
 --- config eval: $::Loc
 --- more_headers eval
 ["Authorization: Bearer mj-alice-0123456789abcdef", ""]
@@ -153,7 +102,7 @@ __DATA__
 
 
 
-=== TEST 10: insight-face swap
+=== TEST 6: insight-face swap
 --- config eval: $::Loc
 --- more_headers eval
 ["Authorization: Bearer mj-alice-0123456789abcdef", ""]
@@ -166,7 +115,7 @@ __DATA__
 
 
 
-=== TEST 11: edits
+=== TEST 7: edits
 --- config eval: $::Loc
 --- more_headers eval
 ["Authorization: Bearer mj-alice-0123456789abcdef", ""]
@@ -177,7 +126,7 @@ __DATA__
 
 
 
-=== TEST 12: video
+=== TEST 8: video
 --- config eval: $::Loc
 --- more_headers eval
 ["Authorization: Bearer mj-alice-0123456789abcdef", ""]
@@ -188,55 +137,7 @@ __DATA__
 
 
 
-=== TEST 13: fetch
---- config eval: $::Loc
---- more_headers eval
-["Authorization: Bearer mj-alice-0123456789abcdef", ""]
---- request eval
-::relay(GET => "/mj/task/$::Parent/fetch")
---- response_body_like eval
-[qr/"id":\s*"$::Parent".*"status":\s*"SUCCESS"/s, qr{"path":\s*"/mj/task/$::Parent/fetch"}]
---- response_headers eval
-["X-MJ-Action: fetch\nX-MJ-Task: $::Parent", ""]
-
-
-
-=== TEST 14: list-by-condition
---- config eval: $::Loc
---- more_headers eval
-["Authorization: Bearer mj-alice-0123456789abcdef", ""]
---- request eval
-::relay(POST => "/mj/task/list-by-condition", qq({"ids":["$::Parent","404"]}))
---- response_body_like eval
-[qr/^\[\{.*"id":\s*"$::Parent"/s, qr{"path":\s*"/mj/task/list-by-condition"}]
-
-
-
-=== TEST 15: image-seed
---- config eval: $::Loc
---- more_headers eval
-["Authorization: Bearer mj-alice-0123456789abcdef", ""]
---- request eval
-::relay(GET => "/mj/task/$::Parent/image-seed")
---- response_body_like eval
-[qr/^\{"code":\s*1,.*"result":\s*"\d+"/s, qr{"path":\s*"/mj/task/$::Parent/image-seed"}]
-
-
-
-=== TEST 16: cancel
---- config eval: $::Loc
---- more_headers eval
-["Authorization: Bearer mj-alice-0123456789abcdef", ""]
---- request eval
-::relay(POST => "/mj/task/$::Cancel/cancel", "")
---- response_body_like eval
-[qr/"code":\s*1/, qr{"path":\s*"/mj/task/$::Cancel/cancel"}]
---- response_headers eval
-["X-MJ-Action: cancel\nX-MJ-Task: $::Cancel", ""]
-
-
-
-=== TEST 17: speed-mode prefix forwarded as it is
+=== TEST 9: speed-mode prefix forwarded as it is
 --- config eval: $::Loc
 --- more_headers eval
 ["Authorization: Bearer mj-alice-0123456789abcdef", ""]
@@ -249,29 +150,29 @@ __DATA__
 
 
 
-=== TEST 18: speed-mode prefix stripped by the operator's rewrite
+=== TEST 10: speed-mode prefix stripped by the operator's rewrite
 --- config eval: $::Loc
 --- more_headers eval
 ["Authorization: Bearer mj-alice-0123456789abcdef", ""]
 --- request eval
-::relay(GET => "/strip/mj-turbo/mj/task/$::Parent/fetch")
+::relay(POST => "/strip/mj-turbo/mj/submit/imagine", '{"prompt":"turbo"}')
 --- response_body_like eval
-[qr/"status":\s*"SUCCESS"/, qr{"path":\s*"/mj/task/$::Parent/fetch"}]
+[qr/^\{"code":\s*1,/, qr{"path":\s*"/mj/submit/imagine"}]
 
 
 
-=== TEST 19: the normalized path is relayed, not the raw request line
+=== TEST 11: the normalized path is relayed, not the raw request line
 --- config eval: $::Loc
 --- more_headers eval
 ["Authorization: Bearer mj-alice-0123456789abcdef", ""]
 --- request eval
-::relay(GET => "/mj//task/./$::Parent/fetch")
+::relay(POST => "/mj//submit/./imagine", '{"prompt":"dots"}')
 --- response_body_like eval
-[qr/"status":\s*"SUCCESS"/, qr{"path":\s*"/mj/task/$::Parent/fetch"}]
+[qr/^\{"code":\s*1,/, qr{"path":\s*"/mj/submit/imagine"}]
 
 
 
-=== TEST 20: every user's tasks and the accounts are refused without contacting the upstream
+=== TEST 12: every user's tasks and the accounts are refused without contacting the upstream
 --- config eval: $::Loc
 --- more_headers eval
 ["", "Authorization: Bearer mj-alice-0123456789abcdef",
@@ -293,7 +194,7 @@ __DATA__
 
 
 
-=== TEST 21: paths outside the contract are refused
+=== TEST 13: paths outside the contract are refused
 --- config eval: $::Loc
 --- more_headers
 Authorization: Bearer mj-alice-0123456789abcdef
@@ -307,7 +208,7 @@ Authorization: Bearer mj-alice-0123456789abcdef
 
 
 
-=== TEST 22: wrong methods get 405 with Allow
+=== TEST 14: wrong methods get 405 with Allow
 --- config eval: $::Loc
 --- more_headers
 Authorization: Bearer mj-alice-0123456789abcdef
@@ -324,7 +225,7 @@ Authorization: Bearer mj-alice-0123456789abcdef
 
 
 
-=== TEST 23: malformed task ids get 400
+=== TEST 15: malformed task ids get 400
 --- config eval: $::Loc
 --- more_headers
 Authorization: Bearer mj-alice-0123456789abcdef
@@ -339,7 +240,7 @@ Authorization: Bearer mj-alice-0123456789abcdef
 
 
 
-=== TEST 24: a 64-character id is fine
+=== TEST 16: a 64-character id is fine
 --- config eval: $::Loc
 --- more_headers
 Authorization: Bearer mj-alice-0123456789abcdef
@@ -351,7 +252,7 @@ Authorization: Bearer mj-alice-0123456789abcdef
 
 
 
-=== TEST 25: OPTIONS goes on to the location's own handling (CORS preflight), keyless
+=== TEST 17: OPTIONS goes on to the location's own handling (CORS preflight), keyless
 --- config
     location /mj/ {
         mj_gateway zone=mj;

@@ -3,6 +3,7 @@
 use strict;
 use warnings;
 use Test::More;
+use POSIX ();
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use MJTest;
@@ -20,14 +21,17 @@ my %alice = (Authorization => "Bearer $KEY{alice}");
 my %bob   = (Authorization => "Bearer $KEY{bob}");
 my $fetch = '/mj/task/1712345678901234/fetch';
 
-is $ng->get($fetch, \%alice)->{status}, 404, 'alice is relayed (unknown task)';
-is $ng->get($fetch, \%bob)->{status}, 404, 'bob is relayed';
+# a known user gets past the key check: 404 for a task that is not theirs
+is $ng->get($fetch, \%alice)->{status}, 404, 'alice is let in';
+is $ng->get($fetch, \%bob)->{status}, 404, 'bob is let in';
 
 # a request in flight across the reload
 my $pid = fork // die;
 if ($pid == 0) {
-    my $r = $ng->get($fetch, {%alice, 'X-Sim-Mode' => 'slow:1500'});
-    exit($r->{status} == 404 ? 0 : 1);
+    my $r = $ng->post('/mj/submit/imagine', {%alice, 'X-Sim-Mode' => 'slow:1500'},
+                      '{"prompt":"in flight"}');
+    # _exit: the parent's nginx, sim and folders are not the child's to end
+    POSIX::_exit($r->{status} == 200 && $r->{content} =~ /"code":\s*1/ ? 0 : 1);
 }
 MJNginx::wait_until(sub { sim_seen('slow:1500') > 0 }, 10)
     or fail 'slow request never reached the upstream';
@@ -47,12 +51,17 @@ is $ng->get($fetch, {Authorization => "Bearer $frank"})->{status}, 404,
 waitpid $pid, 0;
 is $?, 0, 'the request in flight during the reload completed';
 
-# a bad users file: the reload fails and the running config stays
+# a bad users file: `nginx -s reload` refuses at once, and a HUP sent to
+# the master directly fails the reload; either way the running config stays
 mj_write_users(mj_users_text() . "broken line\n");
 ($rc, $out) = $ng->run('-s', 'reload');
-MJNginx::wait_until(sub { $ng->error_log =~ /users:\d+: expected/ }, 10);
-like $ng->error_log, qr/users:\d+: expected "NAME SHA256 UPSTREAM-KEY/,
-     'the bad reload is logged with file and line';
+isnt $rc, 0, 'nginx -s reload with a bad users file fails';
+like $out, qr/users:7: expected "NAME SHA256 UPSTREAM-KEY/,
+     'and says which file and line';
+kill 'HUP', $ng->pid;
+MJNginx::wait_until(sub { $ng->error_log =~ /users:7: expected/ }, 10);
+like $ng->error_log, qr/\[emerg\].*users:7: expected "NAME SHA256 UPSTREAM-KEY/,
+     'the master logs the failed reload with file and line';
 is $ng->get($fetch, {Authorization => "Bearer $frank"})->{status}, 404,
    'the running config (with frank) still serves';
 is $ng->get($fetch, \%bob)->{status}, 401, 'and still refuses bob';
