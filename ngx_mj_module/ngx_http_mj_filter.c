@@ -467,6 +467,21 @@ ngx_http_mj_hold(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
             last = 1;
         }
 
+        if (b->flush && size == 0 && !b->last_buf && !b->in_file
+            && in->next == NULL)
+        {
+            /*
+             * A bare flush while the answer is incomplete: the upstream
+             * failed in mid-answer (nginx is about to close).  Nothing
+             * was sent yet, so the client can still be told.
+             */
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "mj: the upstream's answer to \"%V\" ended "
+                          "early", &ctx->endpoint->name);
+            ctx->hold = 0;
+            return ngx_http_mj_unreadable(r, ctx);
+        }
+
         if (size == 0 || !ngx_buf_in_memory(b)) {
             b->pos = b->last;
             b->file_pos = b->file_last;
