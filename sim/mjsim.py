@@ -647,6 +647,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", ctype)
         for k, v in headers:
             self.send_header(k, v)
+        if self.close_connection or truncated:
+            # a server that will close must say so, or a client (nginx's
+            # upstream keepalive) may reuse the connection and lose a request
+            self.send_header("Connection", "close")
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
         else:
