@@ -242,7 +242,7 @@ ngx_http_mj_header_filter(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "mj: the upstream refused the upstream key \"%V\" "
                       "with status %ui",
-                      ctx->user ? &ctx->user->key->name : &ngx_http_mj_nokey,
+                      ctx->ukey ? &ctx->ukey->name : &ngx_http_mj_nokey,
                       status);
 
         ngx_str_set(&desc, "the upstream refused the gateway's credentials");

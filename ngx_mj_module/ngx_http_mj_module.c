@@ -374,12 +374,13 @@ ngx_http_mj_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
             s = &ctx->task_id;
             break;
 
+        /* the key the request goes with: a follow-up's is its parent's */
         case NGX_HTTP_MJ_VAR_UPSTREAM:
-            s = ctx->user ? &ctx->user->key->upstream : NULL;
+            s = ctx->ukey ? &ctx->ukey->upstream : NULL;
             break;
 
         default: /* NGX_HTTP_MJ_VAR_UPSTREAM_KEY */
-            s = ctx->user ? &ctx->user->key->name : NULL;
+            s = ctx->ukey ? &ctx->ukey->name : NULL;
             break;
         }
     }
@@ -526,10 +527,70 @@ ngx_http_mj_create_main_conf(ngx_conf_t *cf)
 }
 
 
+/* the folder part of a path, up to its last "/" */
+static size_t
+ngx_http_mj_dirlen(ngx_str_t *path)
+{
+    size_t  n;
+
+    for (n = path->len; n && path->data[n - 1] != '/'; n--) { /* void */ }
+
+    return n;
+}
+
+
+/*
+ * A state folder is given to the worker user at start, as nginx does with
+ * its temp paths: it must not be the folder of the keys or users files.
+ */
+static char *
+ngx_http_mj_check_state_dirs(ngx_conf_t *cf, ngx_http_mj_main_conf_t *mmcf)
+{
+    size_t                n;
+    ngx_str_t            *f, *files[2];
+    ngx_uint_t            i, k;
+    ngx_http_mj_zone_t  **zp;
+
+    files[0] = &mmcf->users_file;
+    files[1] = &mmcf->keys_file;
+    zp = mmcf->zones.elts;
+
+    for (i = 0; i < mmcf->zones.nelts; i++) {
+        if (zp[i]->state.len == 0) {
+            continue;
+        }
+
+        n = ngx_http_mj_dirlen(&zp[i]->state);
+
+        for (k = 0; k < 2; k++) {
+            f = files[k];
+
+            if (f->len && ngx_http_mj_dirlen(f) == n
+                && ngx_strncmp(f->data, zp[i]->state.data, n) == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "the state file of mj_zone \"%V\" must "
+                                   "be in a folder of its own, not in the "
+                                   "folder of \"%V\": nginx gives that "
+                                   "folder to the worker user",
+                                   &zp[i]->shm_zone->shm.name, f);
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static char *
 ngx_http_mj_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_mj_main_conf_t  *mmcf = conf;
+
+    if (ngx_http_mj_check_state_dirs(cf, mmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (mmcf->users_file.len == 0) {
         if (mmcf->keys_file.len) {

@@ -202,8 +202,10 @@ ngx_http_mj_task_reserve(ngx_http_mj_zone_t *z, ngx_log_t *log)
     if (sh->count + sh->reserved >= sh->max
         && !ngx_http_mj_evict(z, log))
     {
+        /* logged once a second at most: a full zone refuses in bursts */
+        rc = (sh->refused_logged == ngx_time()) ? NGX_DECLINED : NGX_BUSY;
+        sh->refused_logged = ngx_time();
         sh->refused++;
-        rc = NGX_BUSY;
 
     } else {
         sh->reserved++;
@@ -214,7 +216,11 @@ ngx_http_mj_task_reserve(ngx_http_mj_zone_t *z, ngx_log_t *log)
     if (rc == NGX_BUSY) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "mj_zone \"%V\" is full and nothing can be evicted: "
-                      "submit refused", &z->shm_zone->shm.name);
+                      "submits refused", &z->shm_zone->shm.name);
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = NGX_BUSY;
     }
 
     return rc;

@@ -59,6 +59,7 @@ typedef struct {
     time_t                     young_until; /* nothing is old until then */
     ngx_uint_t                 evicted;
     ngx_uint_t                 refused;
+    time_t                     refused_logged;
     ngx_uint_t                 full_logged;
     ngx_http_mj_task_t         tasks[1];
 } ngx_http_mj_zone_sh_t;

@@ -41,6 +41,7 @@ http {
     log_format mj '\$remote_addr \$mj_user \$mj_action \$mj_task_id "\$request" \$status';
     mj_users $dir/conf/users;
     mj_upstream_keys $dir/conf/upstream-keys;
+    mj_zone zone=mj:16m state=$dir/state/mj.state;
 
     upstream mjsim {
         server 127.0.0.1:$sim_port;

@@ -9,6 +9,9 @@ use MJTest;
 no_shuffle();
 add_block_preprocessor(\&MJTest::defaults);
 
+# the matrix's tasks never finish ("stuck"): let the upstream queue them all
+sim_config({queue_slots => 100000});
+
 our $Loc = <<'_EOC_';
     location /mj/ {
         mj_gateway zone=mj;
@@ -48,7 +51,7 @@ sub matrix_requests {
     my $x = id_for($n);
     my $missing = $x + 500;
     my $r = $request{$ep};
-    return ["POST /mj/submit/imagine\n{\"prompt\":\"matrix $n\"}",
+    return ["POST /mj/submit/imagine\n{\"prompt\":\"matrix stuck $n\"}",
             $r->($x), $r->($x), $r->($missing), $r->($missing),
             $r->('bad.id!'), "GET /sim/seen?s=$x", "GET /sim/seen?s=$missing"];
 }

@@ -72,6 +72,15 @@ is $rc, 0, 'nginx -T runs';
 like $out, qr/mj_upstream_keys keys;/, 'nginx -T shows the directive';
 unlike $out, qr/sk-very-secret/, 'but never the upstream secret';
 
+# a state file in the folder of the keys: nginx would give it to the workers
+($rc, $out) = with_users("alice $h main\n", "main sk-very-secret upstream=mjsim\n");
+my $text = do { open my $fh, '<', $conf or die; local $/; <$fh> };
+$text =~ s{mj_zone zone=mj:\S+ state=\S+}{mj_zone zone=mj:1m state=$dir/conf/mj.state};
+write_file($conf, $text);
+($rc, $out) = $ng->run('-t');
+isnt $rc, 0, 'a state file beside the keys file fails nginx -t';
+like $out, qr/the state file of mj_zone "mj" must be in a folder of its own/, 'and says why';
+
 # mj_gateway without mj_users names the problem
 write_file($conf, join "\n", grep { !/mj_users|mj_upstream_keys/ } split /\n/, $ng->conf_text);
 ($rc, $out) = $ng->run('-t');

@@ -52,7 +52,7 @@ cmp_ok $cap, '>', 400, "a 32k zone holds hundreds of tasks ($cap)";
 is $r->{status}, 503, 'then a submit is refused with 503';
 is $r->{content}, $full, 'in the contract\'s shape';
 is sim_seen($refused), 0, 'and the refused submit never reached the upstream';
-like $ng->error_log, qr/mj_zone "mj" is full and nothing can be evicted: submit refused/,
+like $ng->error_log, qr/mj_zone "mj" is full and nothing can be evicted: submits refused/,
      'the refusal is logged';
 
 # 2. a task seen finished goes first

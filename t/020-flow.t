@@ -15,7 +15,8 @@ my $json = JSON::PP->new;
 my $ng = MJNginx->new(conf => <<'_EOC_');
         location /mj/ {
             mj_gateway zone=mj;
-            proxy_pass http://mjsim;
+            add_header X-MJ-Key $mj_upstream_key always;
+            proxy_pass http://$mj_upstream;
         }
 _EOC_
 
@@ -125,13 +126,15 @@ mj_write_users(join("\n", map { s/^(alice \S+) main$/$1 header/r } split /\n/, m
 my ($rc, $out) = $ng->reload;
 is $rc, 0, 'alice now maps to another upstream key' or diag $out;
 sim_post('/_sim/reset');
-($st, $task) = call(GET => "/mj/task/$grid/fetch", \%alice);
+my $fr = $ng->get("/mj/task/$grid/fetch", \%alice);
+is $fr->{headers}{'x-mj-key'}, 'main', '$mj_upstream_key names the key the follow-up goes with';
 my $last = sim_last();
 my %h = map { lc $_->[0] => $_->[1] } @{ $last->{headers} };
 is $h{authorization}, "Bearer $ENV{TEST_NGINX_MJ_UPSTREAM_KEY}",
    'a fetch of her old task goes with the key that created it';
 ok !exists $h{'mj-api-secret'}, 'not with her new one';
-($st, $res) = call(POST => '/mj/submit/imagine', \%alice, {prompt => 'new key'});
+my $nr = $ng->post('/mj/submit/imagine', \%alice, '{"prompt":"new key"}');
+is $nr->{headers}{'x-mj-key'}, 'header', 'and her new submits go with her new key';
 %h = map { lc $_->[0] => $_->[1] } @{ sim_last()->{headers} };
 is $h{'mj-api-secret'}, $ENV{TEST_NGINX_MJ_UPSTREAM_KEY}, 'her new submits use her new key';
 mj_write_users();
