@@ -3,6 +3,8 @@
  *
  * users file, one user a line:
  *     NAME  SHA256-HEX-OF-KEY  UPSTREAM-KEY-NAME  [SETTING ...]
+ * settings: disabled, rate=10r/m, burst=N, poll_rate=2r/s, poll_burst=N,
+ *     tasks=N, quota=N, actions=IMAGINE,UPSCALE,...
  * upstream keys file, one key a line:
  *     NAME  SECRET  [header=bearer|mj-api-secret]  [upstream=NAME]
  *
@@ -236,6 +238,161 @@ mj_vec_push(mj_vec_t *v)
 }
 
 
+static const char  *mj_action_names[] = { MJ_ACTIONS };
+
+
+unsigned
+mj_action_bit(const char *s, size_t len)
+{
+    unsigned  i;
+
+    for (i = 0; i < MJ_NACTIONS; i++) {
+        if (strlen(mj_action_names[i]) == len
+            && memcmp(mj_action_names[i], s, len) == 0)
+        {
+            return 1u << i;
+        }
+    }
+
+    return 0;
+}
+
+
+/* a whole number of at most 9 digits, or -1 */
+static long
+mj_parse_num(const char *s, size_t len)
+{
+    long    n;
+    size_t  i;
+
+    if (len == 0 || len > 9) {
+        return -1;
+    }
+
+    for (n = 0, i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+
+        n = n * 10 + (s[i] - '0');
+    }
+
+    return n;
+}
+
+
+long
+mj_parse_rate(const char *s, size_t len)
+{
+    long  n;
+
+    if (len < 4 || s[len - 3] != 'r' || s[len - 2] != '/') {
+        return -1;
+    }
+
+    n = mj_parse_num(s, len - 3);
+    if (n <= 0) {
+        return -1;
+    }
+
+    switch (s[len - 1]) {
+    case 's':
+        return n * 1000;
+    case 'm':
+        return n * 1000 / 60 ? n * 1000 / 60 : 1;
+    }
+
+    return -1;
+}
+
+
+/* NAME=VALUE settings of a user; 0, or -1 for a setting it does not know */
+static int
+mj_user_setting(mj_user_rec_t *u, mj_tok_t *t)
+{
+    long         n;
+    unsigned     bit;
+    const char  *v, *end, *p;
+    size_t       klen;
+
+    v = memchr(t->s, '=', t->len);
+    if (v == NULL) {
+        if (mj_tok_is(t, "disabled")) {
+            u->disabled = 1;
+            return 0;
+        }
+
+        return -1;
+    }
+
+    klen = v - t->s;
+    v++;
+    end = t->s + t->len;
+
+#define mj_key_is(k)  (klen == sizeof(k) - 1 && memcmp(t->s, k, klen) == 0)
+
+    if (mj_key_is("rate") || mj_key_is("poll_rate")) {
+        n = mj_parse_rate(v, end - v);
+        if (n < 0) {
+            return -1;
+        }
+
+        if (t->s[0] == 'r') {
+            u->submit.rate = n;
+        } else {
+            u->poll.rate = n;
+        }
+
+        return 0;
+    }
+
+    if (mj_key_is("actions")) {
+        u->actions = 0;
+
+        for (p = v; p < end; p = v + 1) {
+            v = memchr(p, ',', end - p);
+            if (v == NULL) {
+                v = end;
+            }
+
+            bit = mj_action_bit(p, v - p);
+            if (bit == 0) {
+                return -1;
+            }
+
+            u->actions |= bit;
+        }
+
+        return u->actions ? 0 : -1;
+    }
+
+    n = mj_parse_num(v, end - v);
+    if (n < 0) {
+        return -1;
+    }
+
+    if (mj_key_is("burst")) {
+        u->submit.burst = n;
+
+    } else if (mj_key_is("poll_burst")) {
+        u->poll.burst = n;
+
+    } else if (mj_key_is("tasks")) {
+        u->tasks = n;
+
+    } else if (mj_key_is("quota")) {
+        u->quota = n;
+
+    } else {
+        return -1;
+    }
+
+#undef mj_key_is
+
+    return 0;
+}
+
+
 static int
 mj_user_line(void *ctx, mj_tok_t *tok, size_t ntok, unsigned line,
     mj_parse_err_t *err)
@@ -274,16 +431,19 @@ mj_user_line(void *ctx, mj_tok_t *tok, size_t ntok, unsigned line,
     mj_tok_copy(u->name, &tok[0]);
     mj_tok_copy(u->key, &tok[2]);
     u->line = line;
+    u->submit.rate = MJ_UNSET;
+    u->submit.burst = MJ_UNSET;
+    u->poll.rate = MJ_UNSET;
+    u->poll.burst = MJ_UNSET;
+    u->tasks = MJ_UNSET;
+    u->quota = MJ_UNSET;
 
     for (i = 3; i < ntok; i++) {
-        if (mj_tok_is(&tok[i], "disabled")) {
-            u->disabled = 1;
-            continue;
+        if (mj_user_setting(u, &tok[i]) != 0) {
+            v->n--;
+            return mj_error(err, line, "unknown or invalid user setting "
+                            "\"%s\"", tok[i].s, tok[i].len);
         }
-
-        v->n--;
-        return mj_error(err, line, "unknown user setting \"%s\"",
-                        tok[i].s, tok[i].len);
     }
 
     o = v->elts;

@@ -19,12 +19,39 @@
 #define MJ_KEY_HEADER    1     /* mj-api-secret: <secret> */
 
 
+/* the task actions a user may be allowed, as bits of mj_user_rec_t.actions */
+#define MJ_ACTIONS  "IMAGINE", "UPSCALE", "VARIATION", "REROLL", "PAN",       \
+                    "ZOOM", "INPAINT", "BLEND", "DESCRIBE", "SHORTEN",        \
+                    "SWAP_FACE", "EDIT", "VIDEO"
+#define MJ_NACTIONS  13
+#define MJ_ALL_ACTIONS  ((1u << MJ_NACTIONS) - 1)
+
+#define MJ_UNSET  (-1)
+
+
+/*
+ * A rate: "10r/s" or "30r/m", kept as requests per 1000 seconds, as
+ * limit_req keeps its rates in requests per 1000 milliseconds.
+ */
+typedef struct {
+    long           rate;                      /* MJ_UNSET: the default */
+    long           burst;                     /* MJ_UNSET: the default */
+} mj_limit_t;
+
+
 typedef struct {
     char           name[MJ_NAME_MAX + 1];
     unsigned char  digest[MJ_DIGEST_LEN];
     char           key[MJ_NAME_MAX + 1];      /* upstream key name */
     unsigned       line;
     unsigned       disabled:1;
+
+    /* settings; MJ_UNSET where the users file leaves the default */
+    mj_limit_t     submit;                    /* rate=, burst= */
+    mj_limit_t     poll;                      /* poll_rate=, poll_burst= */
+    long           tasks;                     /* tasks=: unfinished cap */
+    long           quota;                     /* quota=: units a UTC day */
+    unsigned       actions;                   /* actions=: bits, 0: all */
 } mj_user_rec_t;
 
 
@@ -58,5 +85,11 @@ int mj_users_check_keys(const mj_user_rec_t *users, size_t nusers,
     const mj_ukey_rec_t *keys, size_t nkeys, mj_parse_err_t *err);
 
 int mj_hex_digest(const char *hex, size_t len, unsigned char *out);
+
+/* "10r/s", "30r/m": requests per 1000 s, or -1 */
+long mj_parse_rate(const char *s, size_t len);
+
+/* an action name's bit, or 0 */
+unsigned mj_action_bit(const char *s, size_t len);
 
 #endif /* MJ_USERS_PARSE_H */
