@@ -242,7 +242,7 @@ static const char  *mj_action_names[] = { MJ_ACTIONS };
 
 
 unsigned
-mj_action_bit(const char *s, size_t len)
+mj_action_index(const char *s, size_t len)
 {
     unsigned  i;
 
@@ -250,11 +250,22 @@ mj_action_bit(const char *s, size_t len)
         if (strlen(mj_action_names[i]) == len
             && memcmp(mj_action_names[i], s, len) == 0)
         {
-            return 1u << i;
+            return i + 1;
         }
     }
 
     return 0;
+}
+
+
+unsigned
+mj_action_bit(const char *s, size_t len)
+{
+    unsigned  i;
+
+    i = mj_action_index(s, len);
+
+    return i ? 1u << (i - 1) : 0;
 }
 
 

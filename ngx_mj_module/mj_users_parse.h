@@ -89,7 +89,8 @@ int mj_hex_digest(const char *hex, size_t len, unsigned char *out);
 /* "10r/s", "30r/m": requests per 1000 s, or -1 */
 long mj_parse_rate(const char *s, size_t len);
 
-/* an action name's bit, or 0 */
+/* an action name's bit, or 0; its index + 1, or 0 */
 unsigned mj_action_bit(const char *s, size_t len);
+unsigned mj_action_index(const char *s, size_t len);
 
 #endif /* MJ_USERS_PARSE_H */

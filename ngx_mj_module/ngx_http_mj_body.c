@@ -28,7 +28,8 @@ enum {
     NGX_HTTP_MJ_K_CONTENT,
     NGX_HTTP_MJ_K_IDS,
     NGX_HTTP_MJ_K_NOTIFYHOOK,
-    NGX_HTTP_MJ_K_ACCOUNTFILTER
+    NGX_HTTP_MJ_K_ACCOUNTFILTER,
+    NGX_HTTP_MJ_K_ACTION
 };
 
 
@@ -39,7 +40,8 @@ static ngx_str_t  ngx_http_mj_keys[] = {
     ngx_string("content"),
     ngx_string("ids"),
     ngx_string("notifyhook"),
-    ngx_string("accountfilter")
+    ngx_string("accountfilter"),
+    ngx_string("action")
 };
 
 
@@ -52,6 +54,8 @@ typedef struct {
     ngx_uint_t                 drop;      /* bit per key to remove */
     ngx_str_t                  task_id;
     ngx_str_t                  content;
+    ngx_str_t                  custom_id;
+    ngx_str_t                  action;    /* of a change */
     ngx_array_t                ids;       /* ngx_str_t */
     char                      *error;     /* what a 400 says */
 
@@ -204,6 +208,12 @@ ngx_http_mj_on_string(void *ctx, const unsigned char *s, size_t len)
 
         case NGX_HTTP_MJ_K_CONTENT:
             return ngx_http_mj_copy(b, &b->content, s, len) == NGX_OK;
+
+        case NGX_HTTP_MJ_K_CUSTOMID:
+            return ngx_http_mj_copy(b, &b->custom_id, s, len) == NGX_OK;
+
+        case NGX_HTTP_MJ_K_ACTION:
+            return ngx_http_mj_copy(b, &b->action, s, len) == NGX_OK;
 
         case NGX_HTTP_MJ_K_IDS:
             return ngx_http_mj_fail_json(b, "ids must be an array of strings");
@@ -623,7 +633,7 @@ ngx_http_mj_check_task(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     }
 
     ukey = 0;
-    owner = ngx_http_mj_task_owner(ctx->zone, &tid, &ukey);
+    owner = ngx_http_mj_task_owner(ctx->zone, &tid, &ukey, &ctx->action);
 
     if (owner != ctx->user->owner) {
         /* another user's task and no task at all look the same */
@@ -677,7 +687,7 @@ ngx_http_mj_own_ids(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
                                     "invalid task id in ids");
         }
 
-        if (ngx_http_mj_task_owner(ctx->zone, &tid, &ukey)
+        if (ngx_http_mj_task_owner(ctx->zone, &tid, &ukey, NULL)
             != ctx->user->owner)
         {
             continue;
@@ -809,6 +819,20 @@ ngx_http_mj_inspect(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
         if (b.keep->nelts == b.ids.nelts) {
             b.keep = NULL;
         }
+    }
+
+    /*
+     * What the submit asks for, for the allowed actions and the quota.  A
+     * modal step is its MODAL task's action, which check_task() found.
+     */
+    if ((flags & NGX_HTTP_MJ_EP_SUBMIT)
+        && !(ctx->endpoint->name.len == 5
+             && ngx_strncmp(ctx->endpoint->name.data, "modal", 5) == 0))
+    {
+        ctx->action = ngx_http_mj_action_of(&ctx->endpoint->name,
+                                            &b.custom_id, &b.action,
+                                            (flags & NGX_HTTP_MJ_EP_CONTENT)
+                                            ? &b.content : NULL);
     }
 
     if (b.drop) {

@@ -44,7 +44,8 @@ static ngx_http_mj_endpoint_t  ngx_http_mj_task_ops[] = {
                    NGX_HTTP_MJ_EP_PATH_TASK|NGX_HTTP_MJ_EP_POLL),
     ngx_http_mj_ep("image-seed", "image-seed", GET,
                    NGX_HTTP_MJ_EP_PATH_TASK|NGX_HTTP_MJ_EP_POLL),
-    ngx_http_mj_ep("cancel", "cancel", POST, NGX_HTTP_MJ_EP_PATH_TASK),
+    ngx_http_mj_ep("cancel", "cancel", POST,
+                   NGX_HTTP_MJ_EP_PATH_TASK|NGX_HTTP_MJ_EP_POLL),
     { ngx_null_string, ngx_null_string, 0, 0 }
 };
 

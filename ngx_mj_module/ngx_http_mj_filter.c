@@ -366,11 +366,26 @@ ngx_http_mj_submit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
         ctx->reserved = 0;
 
         (void) ngx_http_mj_task_commit(ctx->zone, &tid, ctx->user->owner,
-                                       ctx->ukey->ident, r->connection->log);
+                                       ctx->ukey->ident, ctx->action,
+                                       code == 21 ? NGX_HTTP_MJ_ST_MODAL
+                                                  : NGX_HTTP_MJ_ST_UNKNOWN,
+                                       r->connection->log);
 
-    } else if (ctx->reserved) {
-        ctx->reserved = 0;
-        ngx_http_mj_task_release(ctx->zone);
+        if (code == 21) {
+            /* nothing is charged until the modal step is confirmed */
+            ngx_http_mj_refund(ctx);
+        }
+
+        /* the units are the upstream's now */
+        ctx->charged = 0;
+
+    } else {
+        if (ctx->reserved) {
+            ctx->reserved = 0;
+            ngx_http_mj_task_release(ctx->zone);
+        }
+
+        ngx_http_mj_refund(ctx);
     }
 
     return ngx_http_mj_send(r, p, len, 1);
@@ -417,7 +432,7 @@ ngx_http_mj_list_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 
     for (i = 0; i < ctx->scan->objs->nelts; i++) {
         if (ngx_http_mj_tid(ctx->zone, &o[i].id, &tid) != NGX_OK
-            || ngx_http_mj_task_owner(ctx->zone, &tid, &ukey)
+            || ngx_http_mj_task_owner(ctx->zone, &tid, &ukey, NULL)
                != ctx->user->owner)
         {
             continue;

@@ -29,6 +29,20 @@ static ngx_int_t ngx_http_mj_init(ngx_conf_t *cf);
 static void ngx_http_mj_exit_master(ngx_cycle_t *cycle);
 
 
+static ngx_conf_num_bounds_t  ngx_http_mj_limit_status_bounds = {
+    ngx_conf_check_num_bounds, 400, 599
+};
+
+
+static ngx_conf_enum_t  ngx_http_mj_log_levels[] = {
+    { ngx_string("info"), NGX_LOG_INFO },
+    { ngx_string("notice"), NGX_LOG_NOTICE },
+    { ngx_string("warn"), NGX_LOG_WARN },
+    { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_mj_commands[] = {
 
     { ngx_string("mj_users"),
@@ -62,6 +76,69 @@ static ngx_command_t  ngx_http_mj_commands[] = {
     { ngx_string("mj_allow_notify_hook"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_mj_allow_notify_hook,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mj_limit_submit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_mj_rate_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mj_loc_conf_t, limit[0]),
+      NULL },
+
+    { ngx_string("mj_limit_poll"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_mj_rate_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mj_loc_conf_t, limit[1]),
+      NULL },
+
+    { ngx_string("mj_limit_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_mj_rate_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mj_loc_conf_t, auth),
+      NULL },
+
+    { ngx_string("mj_limit_tasks"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_mj_tasks_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mj_quota"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mj_loc_conf_t, quota),
+      NULL },
+
+    { ngx_string("mj_quota_cost"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_mj_cost_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mj_limit_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mj_loc_conf_t, limit_status),
+      &ngx_http_mj_limit_status_bounds },
+
+    { ngx_string("mj_auth_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mj_loc_conf_t, auth_log_level),
+      &ngx_http_mj_log_levels },
+
+    { ngx_string("mj_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_mj_status_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -143,11 +220,13 @@ ngx_http_mj_cleanup(void *data)
 {
     ngx_http_mj_ctx_t  *ctx = data;
 
-    /* a submit that created no task gives its place in the zone back */
+    /* a submit that created no task gives its place and units back */
     if (ctx->reserved) {
         ctx->reserved = 0;
         ngx_http_mj_task_release(ctx->zone);
     }
+
+    ngx_http_mj_refund(ctx);
 }
 
 
@@ -194,27 +273,33 @@ ngx_http_mj_proceed(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     ngx_uint_t              flags;
     ngx_pool_cleanup_t     *cln;
 
+    ngx_int_t               rc;
+
     flags = ctx->endpoint->flags;
 
-    if (flags & NGX_HTTP_MJ_EP_SUBMIT) {
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (ngx_http_mj_task_reserve(ctx->zone, r->connection->log)
-            != NGX_OK)
-        {
-            return ngx_http_mj_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    NGX_HTTP_MJ_CODE_FAILURE,
-                                    "the gateway cannot track more tasks "
-                                    "now; try again later");
-        }
-
-        ctx->reserved = 1;
-        cln->handler = ngx_http_mj_cleanup;
-        cln->data = ctx;
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    cln->handler = ngx_http_mj_cleanup;
+    cln->data = ctx;
+
+    rc = ngx_http_mj_limits(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if ((flags & NGX_HTTP_MJ_EP_SUBMIT)
+        && ngx_http_mj_task_reserve(ctx->zone, r->connection->log) != NGX_OK)
+    {
+        return ngx_http_mj_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                NGX_HTTP_MJ_CODE_FAILURE,
+                                "the gateway cannot track more tasks now; "
+                                "try again later");
+    }
+
+    ctx->reserved = (flags & NGX_HTTP_MJ_EP_SUBMIT) ? 1 : 0;
 
     if (ngx_http_mj_swap_credentials(r, ctx->ukey,
                                      flags & (NGX_HTTP_MJ_EP_SUBMIT
@@ -303,8 +388,19 @@ ngx_http_mj_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    ctx->zone = mlcf->shm_zone->data;
+
+    rc = ngx_http_mj_auth_blocked(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     rc = ngx_http_mj_authenticate(r, ctx);
     if (rc != NGX_OK) {
+        if (rc == NGX_HTTP_UNAUTHORIZED) {
+            ngx_http_mj_auth_failed(r);
+        }
+
         return rc;
     }
 
@@ -313,7 +409,6 @@ ngx_http_mj_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    ctx->zone = mlcf->shm_zone->data;
     ctx->ukey = ctx->user->key;
 
     if (ctx->endpoint->flags & NGX_HTTP_MJ_EP_PATH_TASK) {
@@ -626,6 +721,15 @@ ngx_http_mj_create_loc_conf(ngx_conf_t *cf)
     conf->enable = NGX_CONF_UNSET;
     conf->account_filter = NGX_CONF_UNSET;
     conf->hooks = NGX_CONF_UNSET_PTR;
+    conf->limit[0].rate = NGX_CONF_UNSET_UINT;
+    conf->limit[1].rate = NGX_CONF_UNSET_UINT;
+    conf->auth.rate = NGX_CONF_UNSET_UINT;
+    conf->tasks = NGX_CONF_UNSET;
+    conf->task_age = NGX_CONF_UNSET;
+    conf->quota = NGX_CONF_UNSET;
+    conf->cost[0] = NGX_CONF_UNSET_UINT;
+    conf->limit_status = NGX_CONF_UNSET_UINT;
+    conf->auth_log_level = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -639,9 +743,45 @@ ngx_http_mj_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_http_mj_main_conf_t  *mmcf;
 
+
+    ngx_uint_t  i;
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_value(conf->account_filter, prev->account_filter, 0);
     ngx_conf_merge_ptr_value(conf->hooks, prev->hooks, NULL);
+
+    for (i = 0; i < 2; i++) {
+        if (conf->limit[i].rate == NGX_CONF_UNSET_UINT) {
+            conf->limit[i] = prev->limit[i].rate == NGX_CONF_UNSET_UINT
+                             ? (ngx_http_mj_rate_t) { 0, 0 }
+                             : prev->limit[i];
+        }
+    }
+
+    if (conf->auth.rate == NGX_CONF_UNSET_UINT) {
+        conf->auth = prev->auth.rate == NGX_CONF_UNSET_UINT
+                     ? (ngx_http_mj_rate_t) { 0, 0 } : prev->auth;
+    }
+
+    if (conf->tasks == NGX_CONF_UNSET) {
+        conf->tasks = prev->tasks == NGX_CONF_UNSET ? -1 : prev->tasks;
+        conf->task_age = prev->task_age;
+    }
+
+    ngx_conf_merge_value(conf->task_age, prev->task_age, 3600);
+    ngx_conf_merge_value(conf->quota, prev->quota, -1);
+
+    if (conf->cost[0] == NGX_CONF_UNSET_UINT) {
+        for (i = 0; i < MJ_NACTIONS; i++) {
+            conf->cost[i] = prev->cost[0] == NGX_CONF_UNSET_UINT
+                            ? 1 : prev->cost[i];
+        }
+    }
+
+    ngx_conf_merge_uint_value(conf->limit_status, prev->limit_status,
+                              NGX_HTTP_TOO_MANY_REQUESTS);
+    ngx_conf_merge_uint_value(conf->auth_log_level, prev->auth_log_level,
+                              NGX_LOG_INFO);
 
     if (conf->shm_zone == NULL) {
         conf->shm_zone = prev->shm_zone;

@@ -30,6 +30,7 @@
 #define NGX_HTTP_MJ_CODE_NOT_FOUND   3
 #define NGX_HTTP_MJ_CODE_INVALID     4
 #define NGX_HTTP_MJ_CODE_FAILURE     9
+#define NGX_HTTP_MJ_CODE_LIMIT       23   /* "rejected, try again later" */
 
 
 /* the handler's verdict for list-by-condition with none of the caller's ids */
@@ -69,6 +70,10 @@ typedef struct {
     u_char                     digest[MJ_DIGEST_LEN];
     ngx_http_mj_ukey_t        *key;
     uint64_t                   owner;      /* stable: from the name */
+    mj_limit_t                 limit[2];   /* submit, poll; from the file */
+    long                       tasks;
+    long                       quota;
+    unsigned                   actions;    /* 0: every action */
     unsigned                   disabled:1;
 } ngx_http_mj_user_t;
 
@@ -84,9 +89,25 @@ typedef struct {
 } ngx_http_mj_main_conf_t;
 
 
+/* a leaky bucket's settings: requests per 1000 s, burst */
+typedef struct {
+    ngx_uint_t                 rate;       /* 0: no limit */
+    ngx_uint_t                 burst;
+} ngx_http_mj_rate_t;
+
+
 typedef struct {
     ngx_flag_t                 enable;
     ngx_shm_zone_t            *shm_zone;
+    ngx_http_mj_rate_t         limit[2];   /* submit, poll */
+    ngx_int_t                  tasks;      /* unfinished cap; -1: none */
+    time_t                     task_age;
+    ngx_int_t                  quota;      /* units a UTC day; -1: none */
+    ngx_uint_t                 cost[MJ_NACTIONS];
+    ngx_uint_t                 limit_status;
+    ngx_http_mj_rate_t         auth;       /* failed key checks per address */
+    ngx_uint_t                 auth_log_level;
+    ngx_shm_zone_t            *status_zone; /* mj_status */
     ngx_array_t               *hooks;      /* allowed notifyHook prefixes */
     ngx_flag_t                 account_filter;
 } ngx_http_mj_loc_conf_t;
@@ -133,6 +154,10 @@ typedef struct {
 
     ngx_int_t                  status;     /* the handler's verdict */
 
+    ngx_uint_t                 action;     /* MJ_ACTIONS index + 1; 0: none */
+    ngx_uint_t                 charged;    /* quota units reserved */
+    uint32_t                   charge_day;
+
     /* an error the gateway makes: rendered as JSON by the filter */
     ngx_uint_t                 err_code;
     ngx_str_t                  err_desc;
@@ -147,6 +172,7 @@ typedef struct {
     unsigned                   peek:1;
     unsigned                   replace:1;
     unsigned                   replaced:1;
+    unsigned                   unknown_action:1;
 } ngx_http_mj_ctx_t;
 
 
@@ -171,6 +197,20 @@ ngx_int_t ngx_http_mj_check_task(ngx_http_request_t *r,
     ngx_http_mj_ctx_t *ctx, ngx_str_t *id);
 ngx_int_t ngx_http_mj_read_body(ngx_http_request_t *r,
     ngx_http_mj_ctx_t *ctx);
+
+/* ngx_http_mj_limit.c */
+ngx_int_t ngx_http_mj_limits(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx);
+void ngx_http_mj_refund(ngx_http_mj_ctx_t *ctx);
+ngx_int_t ngx_http_mj_auth_blocked(ngx_http_request_t *r,
+    ngx_http_mj_ctx_t *ctx);
+void ngx_http_mj_auth_failed(ngx_http_request_t *r);
+ngx_uint_t ngx_http_mj_action_of(ngx_str_t *endpoint, ngx_str_t *custom_id,
+    ngx_str_t *change, ngx_str_t *content);
+char *ngx_http_mj_rate_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_mj_tasks_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_mj_cost_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_mj_status_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_http_mj_json.c */
 ngx_int_t ngx_http_mj_error_json(ngx_http_request_t *r, ngx_str_t *out,

@@ -229,6 +229,11 @@ ngx_http_mj_build_table(ngx_conf_t *cf, ngx_http_mj_main_conf_t *mmcf,
 
         ngx_memcpy(u->digest, rec[i].digest, MJ_DIGEST_LEN);
         u->owner = ngx_http_mj_ident(u->name.data, u->name.len);
+        u->limit[0] = rec[i].submit;
+        u->limit[1] = rec[i].poll;
+        u->tasks = rec[i].tasks;
+        u->quota = rec[i].quota;
+        u->actions = rec[i].actions;
         u->disabled = rec[i].disabled;
 
         for (j = 0; j < keys->nelts; j++) {
@@ -462,6 +467,7 @@ ngx_http_mj_authenticate(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     ngx_str_t                 key;
     ngx_table_elt_t          *h;
     ngx_http_mj_user_t       *u;
+    ngx_http_mj_loc_conf_t   *mlcf;
     ngx_http_mj_main_conf_t  *mmcf;
 
     if (ngx_http_mj_client_key(r, &key) != NGX_OK) {
@@ -495,13 +501,15 @@ ngx_http_mj_authenticate(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     }
 
     if (u == NULL || u->disabled) {
+        mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
+
         if (u) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+            ngx_log_error(mlcf->auth_log_level, r->connection->log, 0,
                           "mj: key of disabled user \"%V\" refused",
                           &u->name);
 
         } else {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+            ngx_log_error(mlcf->auth_log_level, r->connection->log, 0,
                           "mj: unknown API key refused");
         }
 

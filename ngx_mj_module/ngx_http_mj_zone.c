@@ -22,6 +22,10 @@
 
 #define NGX_HTTP_MJ_STATE_MAGIC   "NGXMJST1"
 #define NGX_HTTP_MJ_STATE_BLOCK   1024
+/* users' counters a block: they fit in the same buffer as a task block */
+#define NGX_HTTP_MJ_USERS_BLOCK                                              \
+    (NGX_HTTP_MJ_STATE_BLOCK * sizeof(ngx_http_mj_task_t)                    \
+     / sizeof(ngx_http_mj_ustat_t))
 
 
 typedef struct {
@@ -85,15 +89,124 @@ ngx_http_mj_probe(ngx_http_mj_zone_sh_t *sh, uint64_t id, uint8_t flags,
 }
 
 
+ngx_http_mj_ustat_t *
+ngx_http_mj_ustat_locked(ngx_http_mj_zone_sh_t *sh, uint64_t owner,
+    ngx_uint_t create)
+{
+    ngx_uint_t            i, n;
+    ngx_http_mj_ustat_t  *u;
+
+    if (sh->nusers == 0) {
+        return NULL;
+    }
+
+    i = (ngx_uint_t) ((owner >> 32) * sh->nusers >> 32);
+
+    for (n = 0; n < sh->nusers; n++) {
+        u = &sh->users[i];
+
+        if (u->owner == owner) {
+            return u;
+        }
+
+        if (u->owner == 0) {
+            if (!create || sh->users_used >= sh->nusers / 4 * 3) {
+                return NULL;
+            }
+
+            ngx_memzero(u, sizeof(ngx_http_mj_ustat_t));
+            u->owner = owner;
+            sh->users_used++;
+            return u;
+        }
+
+        if (++i == sh->nusers) {
+            i = 0;
+        }
+    }
+
+    return NULL;
+}
+
+
+void
+ngx_http_mj_untrack_locked(ngx_http_mj_zone_sh_t *sh, uint64_t owner,
+    uint64_t id)
+{
+    ngx_uint_t            k;
+    ngx_http_mj_ustat_t  *u;
+
+    u = ngx_http_mj_ustat_locked(sh, owner, 0);
+    if (u == NULL) {
+        return;
+    }
+
+    for (k = 0; k < u->nunfinished; k++) {
+        if (u->unfinished[k].id == id) {
+            u->unfinished[k] = u->unfinished[--u->nunfinished];
+            return;
+        }
+    }
+}
+
+
+/* a task now running counts against its owner's cap of unfinished tasks */
+static void
+ngx_http_mj_track_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_task_t *t)
+{
+    ngx_uint_t            k, oldest;
+    ngx_http_mj_ustat_t  *u;
+
+    u = ngx_http_mj_ustat_locked(sh, t->owner, 1);
+    if (u == NULL) {
+        return;
+    }
+
+    for (k = 0; k < u->nunfinished; k++) {
+        if (u->unfinished[k].id == t->id) {
+            return;
+        }
+    }
+
+    if (u->nunfinished == NGX_HTTP_MJ_TRACK) {
+        /* more than the largest cap: the oldest counts no more */
+        oldest = 0;
+
+        for (k = 1; k < u->nunfinished; k++) {
+            if (u->unfinished[k].created < u->unfinished[oldest].created) {
+                oldest = k;
+            }
+        }
+
+        u->unfinished[oldest] = u->unfinished[--u->nunfinished];
+    }
+
+    u->unfinished[u->nunfinished].id = t->id;
+    u->unfinished[u->nunfinished].created = t->created;
+    u->nunfinished++;
+}
+
+
 /* backward-shift deletion keeps every probe chain unbroken */
 static void
 ngx_http_mj_delete(ngx_http_mj_zone_sh_t *sh, ngx_uint_t i)
 {
-    ngx_uint_t           j, home;
-    ngx_http_mj_task_t  *t;
+    ngx_uint_t            j, home;
+    ngx_http_mj_task_t   *t;
+    ngx_http_mj_ustat_t  *u;
 
-    if (ngx_http_mj_finished(sh->tasks[i].status)) {
+    t = &sh->tasks[i];
+
+    if (ngx_http_mj_finished(t->status)) {
         sh->finished--;
+
+    } else {
+        ngx_http_mj_untrack_locked(sh, t->owner, t->id);
+    }
+
+    u = ngx_http_mj_ustat_locked(sh, t->owner, 0);
+    if (u && u->tracked) {
+        u->tracked--;
     }
 
     sh->count--;
@@ -243,8 +356,9 @@ ngx_http_mj_task_release(ngx_http_mj_zone_t *z)
 static ngx_int_t
 ngx_http_mj_insert_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_task_t *rec)
 {
-    ngx_uint_t           i, found;
-    ngx_http_mj_task_t  *t;
+    ngx_uint_t            i, found;
+    ngx_http_mj_task_t   *t;
+    ngx_http_mj_ustat_t  *u;
 
     i = ngx_http_mj_probe(sh, rec->id, rec->flags & NGX_HTTP_MJ_TASK_HASHED,
                           &found);
@@ -261,6 +375,11 @@ ngx_http_mj_insert_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_task_t *rec)
     *t = *rec;
     sh->count++;
 
+    u = ngx_http_mj_ustat_locked(sh, t->owner, 1);
+    if (u) {
+        u->tracked++;
+    }
+
     if (ngx_http_mj_finished(t->status)) {
         sh->finished++;
     }
@@ -271,10 +390,12 @@ ngx_http_mj_insert_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_task_t *rec)
 
 ngx_int_t
 ngx_http_mj_task_commit(ngx_http_mj_zone_t *z, ngx_http_mj_tid_t *tid,
-    uint64_t owner, uint32_t ukey, ngx_log_t *log)
+    uint64_t owner, uint32_t ukey, ngx_uint_t action, ngx_uint_t status,
+    ngx_log_t *log)
 {
     ngx_int_t            rc;
-    ngx_http_mj_task_t   rec;
+    ngx_uint_t           i, found;
+    ngx_http_mj_task_t   rec, *t;
 
     ngx_memzero(&rec, sizeof(rec));
     rec.id = tid->id;
@@ -283,6 +404,8 @@ ngx_http_mj_task_commit(ngx_http_mj_zone_t *z, ngx_http_mj_tid_t *tid,
     rec.ukey = ukey;
     rec.created = (uint32_t) ngx_time();
     rec.seen = rec.created;
+    rec.status = (uint8_t) status;
+    rec.spare = (uint16_t) action;
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
@@ -291,6 +414,23 @@ ngx_http_mj_task_commit(ngx_http_mj_zone_t *z, ngx_http_mj_tid_t *tid,
     }
 
     rc = ngx_http_mj_insert_locked(z->sh, &rec);
+
+    if (rc == NGX_OK) {
+        i = ngx_http_mj_probe(z->sh, tid->id, tid->flags, &found);
+        t = &z->sh->tasks[i];
+
+        if (t->status == NGX_HTTP_MJ_ST_MODAL
+            && status != NGX_HTTP_MJ_ST_MODAL)
+        {
+            /* a confirmed modal step: the same task, running now */
+            t->status = (uint8_t) status;
+            t->seen = rec.seen;
+        }
+
+        if (t->status != NGX_HTTP_MJ_ST_MODAL) {
+            ngx_http_mj_track_locked(z->sh, t);
+        }
+    }
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
@@ -306,7 +446,7 @@ ngx_http_mj_task_commit(ngx_http_mj_zone_t *z, ngx_http_mj_tid_t *tid,
 
 uint64_t
 ngx_http_mj_task_owner(ngx_http_mj_zone_t *z, ngx_http_mj_tid_t *tid,
-    uint32_t *ukey)
+    uint32_t *ukey, ngx_uint_t *action)
 {
     uint64_t             owner;
     ngx_uint_t           i, found;
@@ -322,6 +462,10 @@ ngx_http_mj_task_owner(ngx_http_mj_zone_t *z, ngx_http_mj_tid_t *tid,
         t = &z->sh->tasks[i];
         owner = t->owner;
         *ukey = t->ukey;
+
+        if (action) {
+            *action = t->spare;
+        }
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);
@@ -349,6 +493,7 @@ ngx_http_mj_task_status(ngx_http_mj_zone_t *z, ngx_http_mj_tid_t *tid,
                 && !ngx_http_mj_finished(t->status))
             {
                 z->sh->finished++;
+                ngx_http_mj_untrack_locked(z->sh, t->owner, t->id);
 
             } else if (!ngx_http_mj_finished(status)
                        && ngx_http_mj_finished(t->status))
@@ -451,6 +596,53 @@ ngx_http_mj_tid(ngx_http_mj_zone_t *z, ngx_str_t *id, ngx_http_mj_tid_t *tid)
 /* state file */
 
 
+/* the users' section: NULL when whole, else what is wrong with it */
+static u_char *
+ngx_http_mj_state_restore_users(ngx_http_mj_zone_t *z, ngx_fd_t fd,
+    void *buf)
+{
+    ssize_t                     n;
+    ngx_uint_t                  k;
+    ngx_http_mj_ustat_t        *rec, *u;
+    ngx_http_mj_state_block_t   block;
+
+    for ( ;; ) {
+        n = ngx_read_fd(fd, &block, sizeof(block));
+
+        if (n != sizeof(block) || block.n > NGX_HTTP_MJ_USERS_BLOCK) {
+            return (u_char *) "truncated";
+        }
+
+        if (block.n == 0) {
+            return NULL;
+        }
+
+        n = ngx_read_fd(fd, buf, block.n * sizeof(ngx_http_mj_ustat_t));
+
+        if (n != (ssize_t) (block.n * sizeof(ngx_http_mj_ustat_t))) {
+            return (u_char *) "truncated";
+        }
+
+        if (ngx_crc32_long(buf, n) != block.crc) {
+            return (u_char *) "corrupt";
+        }
+
+        for (k = 0; k < block.n; k++) {
+            rec = (ngx_http_mj_ustat_t *) buf + k;
+
+            if (rec->owner == 0 || rec->nunfinished > NGX_HTTP_MJ_TRACK) {
+                continue;
+            }
+
+            u = ngx_http_mj_ustat_locked(z->sh, rec->owner, 1);
+            if (u) {
+                *u = *rec;
+            }
+        }
+    }
+}
+
+
 static void
 ngx_http_mj_state_restore(ngx_http_mj_zone_t *z, ngx_log_t *log)
 {
@@ -488,8 +680,9 @@ ngx_http_mj_state_restore(ngx_http_mj_zone_t *z, ngx_log_t *log)
 
     if (n != sizeof(head)
         || ngx_memcmp(head.magic, NGX_HTTP_MJ_STATE_MAGIC, 8) != 0
-        || head.version != 1
+        || head.version != 2
         || head.recsize != sizeof(ngx_http_mj_task_t)
+        || head.spare != sizeof(ngx_http_mj_ustat_t)
         || head.crc != ngx_crc32_short(head.secret, sizeof(head.secret)))
     {
         why = (u_char *) "not an ngx_mj state file";
@@ -507,6 +700,7 @@ ngx_http_mj_state_restore(ngx_http_mj_zone_t *z, ngx_log_t *log)
         }
 
         if (block.n == 0) {
+            why = ngx_http_mj_state_restore_users(z, fd, recs);
             break;
         }
 
@@ -598,8 +792,9 @@ ngx_http_mj_state_write(ngx_http_mj_zone_t *z, ngx_log_t *log)
 
     ngx_memzero(&head, sizeof(head));
     ngx_memcpy(head.magic, NGX_HTTP_MJ_STATE_MAGIC, 8);
-    head.version = 1;
+    head.version = 2;
     head.recsize = sizeof(ngx_http_mj_task_t);
+    head.spare = sizeof(ngx_http_mj_ustat_t);
     ngx_memcpy(head.secret, sh->secret, sizeof(head.secret));
     head.crc = ngx_crc32_short(head.secret, sizeof(head.secret));
 
@@ -637,6 +832,39 @@ ngx_http_mj_state_write(ngx_http_mj_zone_t *z, ngx_log_t *log)
         }
 
         total += k;
+
+    } while (k);
+
+    /* then the users' counters, the same way */
+    i = 0;
+
+    do {
+        k = 0;
+
+        ngx_shmtx_lock(&z->shpool->mutex);
+
+        for ( /* void */ ; i < sh->nusers && k < NGX_HTTP_MJ_USERS_BLOCK;
+             i++)
+        {
+            if (sh->users[i].owner) {
+                ngx_memcpy((u_char *) recs + k * sizeof(ngx_http_mj_ustat_t),
+                           &sh->users[i], sizeof(ngx_http_mj_ustat_t));
+                k++;
+            }
+        }
+
+        ngx_shmtx_unlock(&z->shpool->mutex);
+
+        block.n = (uint32_t) k;
+        block.crc = ngx_crc32_long((u_char *) recs,
+                                   k * sizeof(ngx_http_mj_ustat_t));
+
+        if (ngx_write_fd(fd, &block, sizeof(block)) != sizeof(block)
+            || (k && ngx_write_fd(fd, recs, k * sizeof(ngx_http_mj_ustat_t))
+                     != (ssize_t) (k * sizeof(ngx_http_mj_ustat_t))))
+        {
+            goto failed;
+        }
 
     } while (k);
 
@@ -698,7 +926,7 @@ ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_mj_zone_t  *oz = data;
 
     size_t               size;
-    ngx_uint_t           pages;
+    ngx_uint_t           pages, users;
     ngx_http_mj_zone_t  *z;
 
     z = shm_zone->data;
@@ -722,7 +950,7 @@ ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
-    /* the whole zone but one page goes to the table */
+    /* the whole zone but one page: the task table, then users' counters */
     size = (pages - 1) * ngx_pagesize;
 
     z->sh = ngx_slab_alloc(z->shpool, size);
@@ -732,8 +960,27 @@ ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_memzero(z->sh, size);
 
+    users = z->users ? z->users
+                     : ngx_max(16, ngx_min(4096, shm_zone->shm.size / 16
+                                                 / sizeof(ngx_http_mj_ustat_t)));
+
+    if (offsetof(ngx_http_mj_zone_sh_t, tasks)
+        + users * sizeof(ngx_http_mj_ustat_t)
+        + 64 * sizeof(ngx_http_mj_task_t) > size)
+    {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "mj_zone \"%V\" is too small for %ui users",
+                      &shm_zone->shm.name, users);
+        return NGX_ERROR;
+    }
+
     z->shpool->data = z->sh;
-    z->sh->nslots = (size - offsetof(ngx_http_mj_zone_sh_t, tasks))
+    z->sh->nusers = users;
+    z->sh->users = (ngx_http_mj_ustat_t *)
+                       ((u_char *) z->sh + size
+                        - users * sizeof(ngx_http_mj_ustat_t));
+    z->sh->nslots = (size - offsetof(ngx_http_mj_zone_sh_t, tasks)
+                     - users * sizeof(ngx_http_mj_ustat_t))
                     / sizeof(ngx_http_mj_task_t);
     z->sh->max = z->sh->nslots / 4 * 3;
 
@@ -759,6 +1006,7 @@ ngx_http_mj_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u_char               *p;
     size_t                size;
+    ngx_int_t             n;
     ngx_str_t            *value, name, s;
     ngx_uint_t            i;
     ngx_path_t           *path;
@@ -828,6 +1076,21 @@ ngx_http_mj_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "users=", 6) == 0) {
+            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+
+            if (n == NGX_ERROR || n < 16) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid users \"%V\" (16 at least)",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            /* the table is at most 3/4 full */
+            z->users = n + n / 3 + 1;
             continue;
         }
 

@@ -41,6 +41,51 @@ typedef struct {
 } ngx_http_mj_task_t;
 
 
+/* a user's counters: limits, quota, what the status endpoint shows */
+#define NGX_HTTP_MJ_TRACK  16            /* unfinished tasks tracked */
+
+typedef struct {
+    uint64_t                   id;
+    uint32_t                   created;
+    uint32_t                   spare;
+} ngx_http_mj_track_t;
+
+
+enum {
+    NGX_HTTP_MJ_REJ_RATE = 0,
+    NGX_HTTP_MJ_REJ_TASKS,
+    NGX_HTTP_MJ_REJ_QUOTA,
+    NGX_HTTP_MJ_REJ_ACTION,
+    NGX_HTTP_MJ_REJ_N
+};
+
+
+typedef struct {
+    uint64_t                   owner;       /* 0: free slot */
+    uint64_t                   last[2];     /* ms: submit, poll buckets */
+    uint32_t                   excess[2];   /* 1/1000 requests */
+    uint32_t                   day;         /* UTC day of quota_used */
+    uint32_t                   quota_used;
+    uint64_t                   requests;
+    uint64_t                   submits;
+    uint32_t                   rejected[NGX_HTTP_MJ_REJ_N];
+    uint32_t                   tracked;     /* tasks in the zone */
+    uint32_t                   nunfinished;
+    ngx_http_mj_track_t        unfinished[NGX_HTTP_MJ_TRACK];
+} ngx_http_mj_ustat_t;
+
+
+/* failed key checks of one client address: a direct-mapped table */
+#define NGX_HTTP_MJ_ADDRS  256
+
+typedef struct {
+    uint64_t                   key;
+    uint64_t                   last;        /* ms */
+    uint32_t                   excess;
+    uint32_t                   spare;
+} ngx_http_mj_addr_t;
+
+
 /* a task id as the zone keys it */
 typedef struct {
     uint64_t                   id;
@@ -61,6 +106,10 @@ typedef struct {
     ngx_uint_t                 refused;
     time_t                     refused_logged;
     ngx_uint_t                 full_logged;
+    ngx_http_mj_addr_t         addrs[NGX_HTTP_MJ_ADDRS];
+    ngx_http_mj_ustat_t       *users;       /* after the tasks */
+    ngx_uint_t                 nusers;      /* slots */
+    ngx_uint_t                 users_used;
     ngx_http_mj_task_t         tasks[1];
 } ngx_http_mj_zone_sh_t;
 
@@ -72,6 +121,7 @@ typedef struct {
     ngx_str_t                  state;       /* empty: no state file */
     ngx_msec_t                 snapshot;
     time_t                     max_age;
+    ngx_uint_t                 users;       /* user slots asked for */
     ngx_event_t                timer;
 } ngx_http_mj_zone_t;
 
@@ -86,14 +136,21 @@ ngx_int_t ngx_http_mj_tid(ngx_http_mj_zone_t *z, ngx_str_t *id,
 
 /* the owner and upstream key identity of a task, 0 if not tracked */
 uint64_t ngx_http_mj_task_owner(ngx_http_mj_zone_t *z,
-    ngx_http_mj_tid_t *tid, uint32_t *ukey);
+    ngx_http_mj_tid_t *tid, uint32_t *ukey, ngx_uint_t *action);
 
 ngx_int_t ngx_http_mj_task_reserve(ngx_http_mj_zone_t *z, ngx_log_t *log);
 void ngx_http_mj_task_release(ngx_http_mj_zone_t *z);
 ngx_int_t ngx_http_mj_task_commit(ngx_http_mj_zone_t *z,
-    ngx_http_mj_tid_t *tid, uint64_t owner, uint32_t ukey, ngx_log_t *log);
+    ngx_http_mj_tid_t *tid, uint64_t owner, uint32_t ukey, ngx_uint_t action,
+    ngx_uint_t status, ngx_log_t *log);
 void ngx_http_mj_task_status(ngx_http_mj_zone_t *z, ngx_http_mj_tid_t *tid,
     ngx_uint_t status);
 ngx_uint_t ngx_http_mj_status_code(u_char *s, size_t len);
+
+/* under the zone's lock: a user's counters, made on first use; NULL: full */
+ngx_http_mj_ustat_t *ngx_http_mj_ustat_locked(ngx_http_mj_zone_sh_t *sh,
+    uint64_t owner, ngx_uint_t create);
+void ngx_http_mj_untrack_locked(ngx_http_mj_zone_sh_t *sh, uint64_t owner,
+    uint64_t id);
 
 #endif /* NGX_HTTP_MJ_ZONE_H */

@@ -1,0 +1,755 @@
+/*
+ * ngx_http_mj_limit.c: per-user limits, quotas and allowed actions.
+ *
+ * All of a user's counters sit in one record of the mj_zone, so a request
+ * costs one lookup under the zone's lock: two leaky buckets in the manner
+ * of limit_req (submits, and polling), the unfinished tasks counted
+ * against a cap, and units of a daily (UTC) quota, reserved when a submit
+ * is relayed and given back when the upstream does not take it.  Failed
+ * key checks are limited per client address the same way.
+ */
+
+#include "ngx_http_mj_module.h"
+
+
+#define NGX_HTTP_MJ_SUBMIT  0
+#define NGX_HTTP_MJ_POLL    1
+
+
+static char *ngx_http_mj_policy_names[] = { "submit", "poll" };
+static char *ngx_http_mj_reject_desc[] = {
+    "too many requests: the rate limit is reached",
+    "too many unfinished tasks: wait for one to finish",
+    "the daily quota is used up",
+    "this action is not allowed for this key"
+};
+
+
+/* what a customId does, by a part of its text */
+typedef struct {
+    char        *part;
+    ngx_uint_t   action;              /* MJ_ACTIONS index + 1 */
+} ngx_http_mj_custom_t;
+
+
+static ngx_http_mj_custom_t  ngx_http_mj_customs[] = {
+    { "::upsample::", 2 },            /* UPSCALE */
+    { "::upsample_", 2 },
+    { "variation::", 3 },             /* VARIATION, low_ and high_ */
+    { "::reroll::", 4 },              /* REROLL */
+    { "::pan_", 5 },                  /* PAN */
+    { "::Outpaint::", 6 },            /* ZOOM */
+    { "::CustomZoom::", 6 },
+    { "::Inpaint::", 7 },             /* INPAINT */
+    { "::PicReader::", 1 },           /* IMAGINE, from a describe */
+    { "::PromptAnalyzer::", 1 },      /* IMAGINE, from a shorten */
+    { NULL, 0 }
+};
+
+
+static ngx_uint_t
+ngx_http_mj_action_index(char *name)
+{
+    return mj_action_index(name, ngx_strlen(name));
+}
+
+
+/* the task action a submit asks for: MJ_ACTIONS index + 1, 0 if unknown */
+ngx_uint_t
+ngx_http_mj_action_of(ngx_str_t *endpoint, ngx_str_t *custom_id,
+    ngx_str_t *change, ngx_str_t *content)
+{
+    u_char                *p, *end;
+    ngx_http_mj_custom_t  *c;
+
+    static struct {
+        char  *endpoint;
+        char  *action;
+    } fixed[] = {
+        { "imagine", "IMAGINE" }, { "blend", "BLEND" },
+        { "describe", "DESCRIBE" }, { "shorten", "SHORTEN" },
+        { "swap", "SWAP_FACE" }, { "edits", "EDIT" }, { "video", "VIDEO" },
+        { NULL, NULL }
+    };
+
+    ngx_uint_t  i;
+
+    for (i = 0; fixed[i].endpoint; i++) {
+        if (endpoint->len == ngx_strlen(fixed[i].endpoint)
+            && ngx_strncmp(endpoint->data, fixed[i].endpoint, endpoint->len)
+               == 0)
+        {
+            return ngx_http_mj_action_index(fixed[i].action);
+        }
+    }
+
+    if (custom_id && custom_id->len) {
+        end = custom_id->data + custom_id->len;
+
+        for (c = ngx_http_mj_customs; c->part; c++) {
+            if (ngx_strlcasestrn(custom_id->data, end, (u_char *) c->part,
+                                 ngx_strlen(c->part) - 1)
+                != NULL)
+            {
+                return c->action;
+            }
+        }
+
+        return 0;
+    }
+
+    if (change && change->len) {
+        return ngx_http_mj_action_index(change->len == 7
+                                        && ngx_strncmp(change->data,
+                                                       "UPSCALE", 7) == 0
+                                        ? "UPSCALE"
+                                        : change->len == 9
+                                          && ngx_strncmp(change->data,
+                                                         "VARIATION", 9) == 0
+                                        ? "VARIATION"
+                                        : change->len == 6
+                                          && ngx_strncmp(change->data,
+                                                         "REROLL", 6) == 0
+                                        ? "REROLL" : "");
+    }
+
+    if (content && content->len) {
+        /* "<taskId> U2": the letter after the id */
+        p = content->data;
+        end = p + content->len;
+
+        while (p < end && *p == ' ') { p++; }
+        while (p < end && *p != ' ') { p++; }
+        while (p < end && *p == ' ') { p++; }
+
+        if (p < end) {
+            switch (*p) {
+            case 'U': case 'u':
+                return ngx_http_mj_action_index("UPSCALE");
+            case 'V': case 'v':
+                return ngx_http_mj_action_index("VARIATION");
+            case 'R': case 'r':
+                return ngx_http_mj_action_index("REROLL");
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+static uint64_t
+ngx_http_mj_now_ms(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/*
+ * A leaky bucket in 1/1000 requests: take one request if the bucket has
+ * room.  Returns the milliseconds to wait when it has none, else 0, and
+ * what is left.
+ */
+static ngx_msec_t
+ngx_http_mj_bucket(uint64_t *last, uint32_t *excess, ngx_uint_t rate,
+    ngx_uint_t burst, uint64_t now, ngx_uint_t take, ngx_uint_t *left,
+    ngx_msec_t *empty)
+{
+    int64_t   ex, elapsed;
+
+    elapsed = (int64_t) (now - *last);
+    if (elapsed < 0 || *last == 0) {
+        elapsed = *last ? 0 : 60000000;
+    }
+
+    ex = (int64_t) *excess - (int64_t) rate * elapsed / 1000;
+    if (ex < 0) {
+        ex = 0;
+    }
+
+    if (take) {
+        if (ex + 1000 > (int64_t) (burst * 1000 + 1000)) {
+            *left = 0;
+            *empty = (ngx_msec_t) (ex * 1000 / rate);
+            return (ngx_msec_t) ((ex - (int64_t) burst * 1000) * 1000
+                                 / rate) + 1;
+        }
+
+        ex += 1000;
+        *excess = (uint32_t) ex;
+        *last = now;
+    }
+
+    *left = (ngx_uint_t) (((int64_t) burst * 1000 + 1000 - ex) / 1000);
+    *empty = (ngx_msec_t) (ex * 1000 / rate);
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_mj_add_header(ngx_http_request_t *r, char *name, u_char *value,
+    size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value.data = value;
+    h->value.len = len;
+
+    return NGX_OK;
+}
+
+
+typedef struct {
+    ngx_uint_t   on;
+    char        *name;
+    ngx_uint_t   quota;            /* q */
+    time_t       window;           /* w */
+    ngx_uint_t   left;             /* r */
+    time_t       reset;            /* t */
+} ngx_http_mj_policy_t;
+
+
+/* RateLimit-Policy and RateLimit, as the IETF httpapi draft writes them */
+static ngx_int_t
+ngx_http_mj_ratelimit_headers(ngx_http_request_t *r,
+    ngx_http_mj_policy_t *pol, ngx_uint_t n)
+{
+    u_char      *p, *q, *policy, *state;
+    ngx_uint_t   i;
+
+    policy = ngx_pnalloc(r->pool, n * (32 + 2 * NGX_INT_T_LEN));
+    state = ngx_pnalloc(r->pool, n * (32 + 2 * NGX_INT_T_LEN));
+    if (policy == NULL || state == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = policy;
+    q = state;
+
+    for (i = 0; i < n; i++) {
+        if (!pol[i].on) {
+            continue;
+        }
+
+        if (p != policy) {
+            p = ngx_cpymem(p, ", ", 2);
+            q = ngx_cpymem(q, ", ", 2);
+        }
+
+        p = ngx_sprintf(p, "\"%s\";q=%ui;w=%T", pol[i].name, pol[i].quota,
+                        pol[i].window);
+        q = ngx_sprintf(q, "\"%s\";r=%ui;t=%T", pol[i].name, pol[i].left,
+                        pol[i].reset);
+    }
+
+    if (p == policy) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_mj_add_header(r, "RateLimit-Policy", policy, p - policy)
+        != NGX_OK
+        || ngx_http_mj_add_header(r, "RateLimit", state, q - state)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mj_retry_after(ngx_http_request_t *r, time_t seconds)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_mj_add_header(r, "Retry-After", p,
+                                  ngx_sprintf(p, "%T", seconds < 1 ? 1
+                                                                   : seconds)
+                                  - p);
+}
+
+
+static ngx_uint_t
+ngx_http_mj_setting(long user, ngx_int_t conf)
+{
+    return user != MJ_UNSET ? (ngx_uint_t) user
+           : conf >= 0 ? (ngx_uint_t) conf : NGX_MAX_UINT32_VALUE;
+}
+
+
+ngx_int_t
+ngx_http_mj_limits(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
+{
+    time_t                   now, wait;
+    uint64_t                 ms;
+    uint32_t                 day;
+    ngx_uint_t               k, b, submit, rate, burst, cap, quota, cost;
+    ngx_uint_t               reject, left, kept;
+    ngx_msec_t               delay, empty;
+    ngx_http_mj_user_t      *user;
+    ngx_http_mj_ustat_t     *u;
+    ngx_http_mj_zone_sh_t   *sh;
+    ngx_http_mj_policy_t     pol[3];
+    ngx_http_mj_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
+    user = ctx->user;
+    sh = ctx->zone->sh;
+    submit = ctx->endpoint->flags & NGX_HTTP_MJ_EP_SUBMIT;
+    b = (ctx->endpoint->flags & NGX_HTTP_MJ_EP_POLL) ? NGX_HTTP_MJ_POLL
+        : NGX_HTTP_MJ_SUBMIT;
+
+    ngx_memzero(pol, sizeof(pol));
+    reject = NGX_HTTP_MJ_REJ_N;
+    wait = 0;
+    now = ngx_time();
+    ms = ngx_http_mj_now_ms();
+    day = (uint32_t) (now / 86400);
+
+    /* an action outside the user's list is refused before anything counts */
+    if (submit && user->actions
+        && (ctx->action == 0 || !(user->actions & (1u << (ctx->action - 1)))))
+    {
+        reject = NGX_HTTP_MJ_REJ_ACTION;
+    }
+
+    rate = user->limit[b].rate != MJ_UNSET ? (ngx_uint_t) user->limit[b].rate
+                                           : mlcf->limit[b].rate;
+    burst = ngx_http_mj_setting(user->limit[b].burst,
+                                (ngx_int_t) mlcf->limit[b].burst);
+    if (burst == NGX_MAX_UINT32_VALUE) {
+        burst = 0;
+    }
+
+    cap = ngx_http_mj_setting(user->tasks, mlcf->tasks);
+    quota = ngx_http_mj_setting(user->quota, mlcf->quota);
+    cost = ctx->action ? mlcf->cost[ctx->action - 1] : 1;
+
+    ngx_shmtx_lock(&ctx->zone->shpool->mutex);
+
+    u = ngx_http_mj_ustat_locked(sh, user->owner, 1);
+
+    if (u == NULL) {
+        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mj_zone \"%V\" has no room for more users' counters",
+                      &ctx->zone->shm_zone->shm.name);
+
+        return ngx_http_mj_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                NGX_HTTP_MJ_CODE_FAILURE,
+                                "the gateway cannot count more users");
+    }
+
+    u->requests++;
+
+    if (rate && reject == NGX_HTTP_MJ_REJ_N) {
+        delay = ngx_http_mj_bucket(&u->last[b], &u->excess[b], rate, burst,
+                                   ms, 1, &left, &empty);
+        if (delay) {
+            reject = NGX_HTTP_MJ_REJ_RATE;
+            wait = (delay + 999) / 1000;
+        }
+
+        pol[0].on = 1;
+        pol[0].name = ngx_http_mj_policy_names[b];
+        pol[0].quota = burst + 1;
+        pol[0].window = (time_t) ((burst + 1) * 1000 + rate - 1) / rate;
+        pol[0].left = left;
+        pol[0].reset = (time_t) (empty + 999) / 1000;
+    }
+
+    if (submit && cap != NGX_MAX_UINT32_VALUE) {
+        /* tasks older than the age count no more */
+        for (k = 0; k < u->nunfinished; /* void */ ) {
+            if (now - (time_t) u->unfinished[k].created >= mlcf->task_age) {
+                u->unfinished[k] = u->unfinished[--u->nunfinished];
+                continue;
+            }
+
+            k++;
+        }
+
+        if (u->nunfinished >= cap && reject == NGX_HTTP_MJ_REJ_N) {
+            reject = NGX_HTTP_MJ_REJ_TASKS;
+            wait = mlcf->task_age;
+
+            for (k = 0; k < u->nunfinished; k++) {
+                wait = ngx_min(wait, (time_t) u->unfinished[k].created
+                                     + mlcf->task_age - now);
+            }
+        }
+    }
+
+    if (submit && quota != NGX_MAX_UINT32_VALUE) {
+        if (u->day != day) {
+            u->day = day;
+            u->quota_used = 0;
+        }
+
+        kept = u->quota_used + cost <= quota;
+
+        if (!kept && reject == NGX_HTTP_MJ_REJ_N) {
+            reject = NGX_HTTP_MJ_REJ_QUOTA;
+            wait = (time_t) (day + 1) * 86400 - now;
+        }
+
+        if (kept && reject == NGX_HTTP_MJ_REJ_N) {
+            u->quota_used += cost;
+            ctx->charged = cost;
+            ctx->charge_day = day;
+        }
+
+        pol[1].on = 1;
+        pol[1].name = "quota";
+        pol[1].quota = quota;
+        pol[1].window = 86400;
+        pol[1].left = quota > u->quota_used ? quota - u->quota_used : 0;
+        pol[1].reset = (time_t) (day + 1) * 86400 - now;
+    }
+
+    if (reject != NGX_HTTP_MJ_REJ_N) {
+        u->rejected[reject]++;
+
+    } else if (submit) {
+        u->submits++;
+    }
+
+    ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
+
+    if (ngx_http_mj_ratelimit_headers(r, pol, 2) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (reject == NGX_HTTP_MJ_REJ_N) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "mj: user \"%V\" refused: %s", &user->name,
+                  ngx_http_mj_reject_desc[reject]);
+
+    if (reject == NGX_HTTP_MJ_REJ_ACTION) {
+        return ngx_http_mj_fail(r, ctx, NGX_HTTP_FORBIDDEN,
+                                NGX_HTTP_MJ_CODE_INVALID,
+                                ngx_http_mj_reject_desc[reject]);
+    }
+
+    if (ngx_http_mj_retry_after(r, wait) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mj_fail(r, ctx, mlcf->limit_status,
+                            NGX_HTTP_MJ_CODE_LIMIT,
+                            ngx_http_mj_reject_desc[reject]);
+}
+
+
+/* the upstream did not take the submit: its units come back */
+void
+ngx_http_mj_refund(ngx_http_mj_ctx_t *ctx)
+{
+    ngx_http_mj_ustat_t  *u;
+
+    if (ctx->charged == 0) {
+        return;
+    }
+
+    ngx_shmtx_lock(&ctx->zone->shpool->mutex);
+
+    u = ngx_http_mj_ustat_locked(ctx->zone->sh, ctx->user->owner, 0);
+
+    if (u && u->day == ctx->charge_day) {
+        u->quota_used -= ngx_min(u->quota_used, ctx->charged);
+    }
+
+    ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
+
+    ctx->charged = 0;
+}
+
+
+static ngx_http_mj_addr_t *
+ngx_http_mj_addr_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_request_t *r)
+{
+    uint64_t             key;
+    ngx_http_mj_addr_t  *a;
+
+    key = ngx_hash_key(r->connection->addr_text.data,
+                       r->connection->addr_text.len);
+    key = key << 32 | ngx_crc32_short(r->connection->addr_text.data,
+                                      r->connection->addr_text.len);
+    a = &sh->addrs[key % NGX_HTTP_MJ_ADDRS];
+
+    if (a->key != key) {
+        ngx_memzero(a, sizeof(ngx_http_mj_addr_t));
+        a->key = key;
+    }
+
+    return a;
+}
+
+
+/* an address that failed too many key checks is refused before the check */
+ngx_int_t
+ngx_http_mj_auth_blocked(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
+{
+    uint64_t                 ms;
+    uint32_t                 excess;
+    ngx_uint_t               left;
+    ngx_msec_t               delay, empty;
+    ngx_http_mj_zone_t      *z;
+    ngx_http_mj_addr_t      *a;
+    ngx_http_mj_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
+
+    if (mlcf->auth.rate == 0) {
+        return NGX_OK;
+    }
+
+    z = mlcf->shm_zone->data;
+    ms = ngx_http_mj_now_ms();
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    a = ngx_http_mj_addr_locked(z->sh, r);
+    excess = a->excess;
+
+    /* look without taking: the failure itself takes */
+    delay = ngx_http_mj_bucket(&a->last, &excess, mlcf->auth.rate,
+                               mlcf->auth.burst, ms, 0, &left, &empty);
+    delay = left ? 0 : empty;
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    if (delay == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_mj_retry_after(r, (delay + 999) / 1000) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_error(mlcf->auth_log_level, r->connection->log, 0,
+                  "mj: too many failed key checks from this address");
+
+    return ngx_http_mj_fail(r, ctx, mlcf->limit_status,
+                            NGX_HTTP_MJ_CODE_LIMIT,
+                            "too many failed key checks: try again later");
+}
+
+
+void
+ngx_http_mj_auth_failed(ngx_http_request_t *r)
+{
+    uint64_t                 ms;
+    ngx_uint_t               left;
+    ngx_msec_t               empty;
+    ngx_http_mj_zone_t      *z;
+    ngx_http_mj_addr_t      *a;
+    ngx_http_mj_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
+
+    if (mlcf->auth.rate == 0) {
+        return;
+    }
+
+    z = mlcf->shm_zone->data;
+    ms = ngx_http_mj_now_ms();
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    a = ngx_http_mj_addr_locked(z->sh, r);
+
+    /* a full bucket stays full: each failure past it keeps it so */
+    if (ngx_http_mj_bucket(&a->last, &a->excess, mlcf->auth.rate,
+                           mlcf->auth.burst, ms, 1, &left, &empty))
+    {
+        a->last = ms;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+/* directives */
+
+
+/* mj_limit_submit | mj_limit_poll | mj_limit_auth rate=N[r/s|r/m] [burst=N]
+ * [nodelay] */
+char *
+ngx_http_mj_rate_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    long                 rate;
+    ngx_int_t            n;
+    ngx_str_t           *value;
+    ngx_uint_t           i;
+    ngx_http_mj_rate_t  *lim;
+
+    lim = (ngx_http_mj_rate_t *) (p + cmd->offset);
+
+    if (lim->rate != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    lim->burst = 0;
+    rate = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
+            rate = mj_parse_rate((char *) value[i].data + 5, value[i].len - 5);
+            if (rate <= 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid rate \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
+            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+            if (n == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid burst value \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            lim->burst = n;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "nodelay") == 0) {
+            /* the gateway never delays: beyond the burst it refuses */
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rate == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"rate\" parameter", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    lim->rate = (ngx_uint_t) rate;
+
+    return NGX_CONF_OK;
+}
+
+
+/* mj_limit_tasks N [age=TIME] */
+char *
+ngx_http_mj_tasks_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mj_loc_conf_t  *mlcf = conf;
+
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+
+    if (mlcf->tasks != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    mlcf->tasks = ngx_atoi(value[1].data, value[1].len);
+    if (mlcf->tasks == NGX_ERROR || mlcf->tasks > NGX_HTTP_MJ_TRACK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid number of tasks \"%V\" (0 to %d)",
+                           &value[1], NGX_HTTP_MJ_TRACK);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_strncmp(value[i].data, "age=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+            mlcf->task_age = ngx_parse_time(&s, 1);
+
+            if (mlcf->task_age == (time_t) NGX_ERROR || mlcf->task_age == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid age \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* mj_quota_cost ACTION=N ... */
+char *
+ngx_http_mj_cost_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mj_loc_conf_t  *mlcf = conf;
+
+    u_char      *eq;
+    ngx_int_t    n;
+    ngx_str_t   *value;
+    ngx_uint_t   i, a;
+
+    if (mlcf->cost[0] != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    for (a = 0; a < MJ_NACTIONS; a++) {
+        mlcf->cost[a] = 1;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        eq = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
+        a = eq ? mj_action_index((char *) value[i].data, eq - value[i].data)
+               : 0;
+        n = eq ? ngx_atoi(eq + 1, value[i].data + value[i].len - eq - 1)
+               : NGX_ERROR;
+
+        if (a == 0 || n == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid cost \"%V\": ACTION=UNITS, with an "
+                               "action of the task actions", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        mlcf->cost[a - 1] = (ngx_uint_t) n;
+    }
+
+    return NGX_CONF_OK;
+}

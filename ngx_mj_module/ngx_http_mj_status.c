@@ -1,0 +1,330 @@
+/*
+ * ngx_http_mj_status.c: the status endpoint, "mj_status zone=NAME".
+ *
+ * Per user: requests, submits, refusals by cause, unfinished and tracked
+ * tasks, today's quota; per zone: usage and evictions.  JSON, or the
+ * Prometheus text format with "?format=prometheus".  The operator protects
+ * the location (allow/deny, auth_basic): it names every user.
+ */
+
+#include "ngx_http_mj_module.h"
+
+
+#define NGX_HTTP_MJ_USER_JSON_MAX   512
+#define NGX_HTTP_MJ_USER_PROM_MAX   2048
+
+
+static char *ngx_http_mj_causes[] = { "rate", "tasks", "quota", "action" };
+
+
+typedef struct {
+    ngx_http_mj_user_t        *user;
+    ngx_http_mj_ustat_t        stat;
+    ngx_uint_t                 quota;      /* NGX_MAX_UINT32_VALUE: none */
+} ngx_http_mj_status_user_t;
+
+
+static int ngx_libc_cdecl
+ngx_http_mj_status_cmp(const void *one, const void *two)
+{
+    const ngx_http_mj_status_user_t  *a = one;
+    const ngx_http_mj_status_user_t  *b = two;
+
+    return ngx_memn2cmp(a->user->name.data, b->user->name.data,
+                        a->user->name.len, b->user->name.len);
+}
+
+
+/* a copy of every configured user's counters, taken under the lock */
+static ngx_http_mj_status_user_t *
+ngx_http_mj_status_users(ngx_http_request_t *r, ngx_http_mj_zone_t *z,
+    ngx_uint_t *n)
+{
+    uint32_t                    day;
+    ngx_uint_t                  i, k;
+    ngx_http_mj_ustat_t        *u;
+    ngx_http_mj_loc_conf_t     *mlcf;
+    ngx_http_mj_main_conf_t    *mmcf;
+    ngx_http_mj_status_user_t  *out;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mj_module);
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
+
+    out = ngx_pcalloc(r->pool, (mmcf->nusers + 1)
+                               * sizeof(ngx_http_mj_status_user_t));
+    if (out == NULL) {
+        return NULL;
+    }
+
+    day = (uint32_t) (ngx_time() / 86400);
+    k = 0;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    for (i = 0; mmcf->table && i <= mmcf->mask; i++) {
+        if (mmcf->table[i] == NULL) {
+            continue;
+        }
+
+        out[k].user = mmcf->table[i];
+        out[k].quota = mmcf->table[i]->quota != MJ_UNSET
+                       ? (ngx_uint_t) mmcf->table[i]->quota
+                       : mlcf->quota >= 0 ? (ngx_uint_t) mlcf->quota
+                       : NGX_MAX_UINT32_VALUE;
+
+        u = ngx_http_mj_ustat_locked(z->sh, mmcf->table[i]->owner, 0);
+        if (u) {
+            out[k].stat = *u;
+
+            if (u->day != day) {
+                out[k].stat.quota_used = 0;
+            }
+        }
+
+        k++;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    ngx_qsort(out, k, sizeof(ngx_http_mj_status_user_t),
+              ngx_http_mj_status_cmp);
+
+    *n = k;
+
+    return out;
+}
+
+
+static u_char *
+ngx_http_mj_status_json(u_char *p, ngx_http_mj_zone_t *z,
+    ngx_http_mj_zone_sh_t *zs, ngx_http_mj_status_user_t *users, ngx_uint_t n)
+{
+    ngx_uint_t                  i, c;
+    ngx_http_mj_status_user_t  *su;
+
+    p = ngx_sprintf(p, "{\"zones\":[{\"name\":\"%V\",\"size\":%uz,"
+                    "\"capacity\":%ui,\"tasks\":%ui,\"finished\":%ui,"
+                    "\"reserved\":%ui,\"evicted\":%ui,\"refused\":%ui,"
+                    "\"users\":%ui}],\"users\":[",
+                    &z->shm_zone->shm.name, z->shm_zone->shm.size,
+                    zs->max, zs->count, zs->finished, zs->reserved,
+                    zs->evicted, zs->refused, zs->users_used);
+
+    for (i = 0; i < n; i++) {
+        su = &users[i];
+
+        p = ngx_sprintf(p, "%s{\"name\":\"%V\",\"requests\":%uL,"
+                        "\"submits\":%uL,\"rejected\":{",
+                        i ? "," : "", &su->user->name, su->stat.requests,
+                        su->stat.submits);
+
+        for (c = 0; c < NGX_HTTP_MJ_REJ_N; c++) {
+            p = ngx_sprintf(p, "%s\"%s\":%uD", c ? "," : "",
+                            ngx_http_mj_causes[c], su->stat.rejected[c]);
+        }
+
+        p = ngx_sprintf(p, "},\"unfinished\":%uD,\"tracked\":%uD,"
+                        "\"quota\":{\"used\":%uD,",
+                        su->stat.nunfinished, su->stat.tracked,
+                        su->stat.quota_used);
+
+        if (su->quota == NGX_MAX_UINT32_VALUE) {
+            p = ngx_sprintf(p, "\"limit\":null,\"left\":null}}");
+
+        } else {
+            p = ngx_sprintf(p, "\"limit\":%ui,\"left\":%ui}}", su->quota,
+                            su->quota > su->stat.quota_used
+                            ? su->quota - su->stat.quota_used : 0);
+        }
+    }
+
+    return ngx_sprintf(p, "]}\n");
+}
+
+
+static u_char *
+ngx_http_mj_status_prometheus(u_char *p, ngx_http_mj_zone_t *z,
+    ngx_http_mj_zone_sh_t *zs, ngx_http_mj_status_user_t *users, ngx_uint_t n)
+{
+    ngx_str_t                  *name;
+    ngx_uint_t                  i, c;
+    ngx_http_mj_status_user_t  *su;
+
+    name = &z->shm_zone->shm.name;
+
+    p = ngx_sprintf(p,
+        "# HELP mj_zone_capacity Tasks the zone can track.\n"
+        "# TYPE mj_zone_capacity gauge\n"
+        "mj_zone_capacity{zone=\"%V\"} %ui\n"
+        "# HELP mj_zone_tasks Tasks tracked now.\n"
+        "# TYPE mj_zone_tasks gauge\n"
+        "mj_zone_tasks{zone=\"%V\"} %ui\n"
+        "# HELP mj_zone_finished_tasks Tracked tasks seen finished.\n"
+        "# TYPE mj_zone_finished_tasks gauge\n"
+        "mj_zone_finished_tasks{zone=\"%V\"} %ui\n"
+        "# HELP mj_zone_evicted_total Tasks evicted from the full zone.\n"
+        "# TYPE mj_zone_evicted_total counter\n"
+        "mj_zone_evicted_total{zone=\"%V\"} %ui\n"
+        "# HELP mj_zone_refused_total Submits refused by the full zone.\n"
+        "# TYPE mj_zone_refused_total counter\n"
+        "mj_zone_refused_total{zone=\"%V\"} %ui\n",
+        name, zs->max, name, zs->count, name, zs->finished,
+        name, zs->evicted, name, zs->refused);
+
+    p = ngx_sprintf(p,
+        "# HELP mj_user_requests_total Requests that passed the key check.\n"
+        "# TYPE mj_user_requests_total counter\n"
+        "# HELP mj_user_submits_total Submits relayed.\n"
+        "# TYPE mj_user_submits_total counter\n"
+        "# HELP mj_user_rejected_total Requests refused, by cause.\n"
+        "# TYPE mj_user_rejected_total counter\n"
+        "# HELP mj_user_unfinished_tasks Tasks counted against the cap.\n"
+        "# TYPE mj_user_unfinished_tasks gauge\n"
+        "# HELP mj_user_tracked_tasks Tasks of the user in the zone.\n"
+        "# TYPE mj_user_tracked_tasks gauge\n"
+        "# HELP mj_user_quota_used Quota units used today (UTC).\n"
+        "# TYPE mj_user_quota_used gauge\n"
+        "# HELP mj_user_quota_left Quota units left today (UTC).\n"
+        "# TYPE mj_user_quota_left gauge\n");
+
+    for (i = 0; i < n; i++) {
+        su = &users[i];
+        name = &su->user->name;
+
+        p = ngx_sprintf(p, "mj_user_requests_total{user=\"%V\"} %uL\n"
+                        "mj_user_submits_total{user=\"%V\"} %uL\n",
+                        name, su->stat.requests, name, su->stat.submits);
+
+        for (c = 0; c < NGX_HTTP_MJ_REJ_N; c++) {
+            p = ngx_sprintf(p, "mj_user_rejected_total{user=\"%V\","
+                            "cause=\"%s\"} %uD\n", name,
+                            ngx_http_mj_causes[c], su->stat.rejected[c]);
+        }
+
+        p = ngx_sprintf(p, "mj_user_unfinished_tasks{user=\"%V\"} %uD\n"
+                        "mj_user_tracked_tasks{user=\"%V\"} %uD\n"
+                        "mj_user_quota_used{user=\"%V\"} %uD\n",
+                        name, su->stat.nunfinished, name, su->stat.tracked,
+                        name, su->stat.quota_used);
+
+        if (su->quota != NGX_MAX_UINT32_VALUE) {
+            p = ngx_sprintf(p, "mj_user_quota_left{user=\"%V\"} %ui\n", name,
+                            su->quota > su->stat.quota_used
+                            ? su->quota - su->stat.quota_used : 0);
+        }
+    }
+
+    return p;
+}
+
+
+static ngx_int_t
+ngx_http_mj_status_handler(ngx_http_request_t *r)
+{
+    size_t                      size;
+    ngx_int_t                   rc;
+    ngx_str_t                   format;
+    ngx_buf_t                  *b;
+    ngx_uint_t                  n, prom;
+    ngx_chain_t                 out;
+    ngx_http_mj_zone_t         *z;
+    ngx_http_mj_zone_sh_t       zs;
+    ngx_http_mj_loc_conf_t     *mlcf;
+    ngx_http_mj_status_user_t  *users;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
+    z = mlcf->status_zone->data;
+
+    prom = ngx_http_arg(r, (u_char *) "format", 6, &format) == NGX_OK
+           && format.len == 10
+           && ngx_strncmp(format.data, "prometheus", 10) == 0;
+
+    users = ngx_http_mj_status_users(r, z, &n);
+    if (users == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&zs, sizeof(ngx_http_mj_zone_sh_t));
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+    ngx_memcpy(&zs, z->sh, offsetof(ngx_http_mj_zone_sh_t, addrs));
+    zs.users_used = z->sh->users_used;
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    size = 2048 + n * (prom ? NGX_HTTP_MJ_USER_PROM_MAX
+                            : NGX_HTTP_MJ_USER_JSON_MAX);
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = prom ? ngx_http_mj_status_prometheus(b->pos, z, &zs, users, n)
+                   : ngx_http_mj_status_json(b->pos, z, &zs, users, n);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    if (prom) {
+        ngx_str_set(&r->headers_out.content_type,
+                    "text/plain; version=0.0.4");
+
+    } else {
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* mj_status zone=NAME */
+char *
+ngx_http_mj_status_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mj_loc_conf_t  *mlcf = conf;
+
+    ngx_str_t                 *value, name;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "zone=", 5) != 0 || value[1].len == 5) {
+        return "takes \"zone=NAME\"";
+    }
+
+    name.data = value[1].data + 5;
+    name.len = value[1].len - 5;
+
+    mlcf->status_zone = ngx_shared_memory_add(cf, &name, 0,
+                                              &ngx_http_mj_module);
+    if (mlcf->status_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_mj_status_handler;
+
+    return NGX_CONF_OK;
+}
