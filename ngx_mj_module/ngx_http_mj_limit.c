@@ -314,7 +314,9 @@ ngx_http_mj_limits(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
     user = ctx->user;
     sh = ctx->zone->sh;
-    submit = ctx->endpoint->flags & NGX_HTTP_MJ_EP_SUBMIT;
+
+    /* a request refused anyway (no such task) still counts for its rate */
+    submit = (ctx->endpoint->flags & NGX_HTTP_MJ_EP_SUBMIT) && !ctx->rate_only;
     b = (ctx->endpoint->flags & NGX_HTTP_MJ_EP_POLL) ? NGX_HTTP_MJ_POLL
         : NGX_HTTP_MJ_SUBMIT;
 

@@ -266,6 +266,28 @@ ngx_http_mj_answer_empty(ngx_http_request_t *r)
 }
 
 
+/*
+ * A request that names no task of the caller's (404, or [] for a list)
+ * still spends its rate, so probing for ids is no cheaper than polling.
+ */
+static ngx_int_t
+ngx_http_mj_refuse(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    ngx_int_t status)
+{
+    ngx_int_t  rc;
+
+    if (status != NGX_HTTP_NOT_FOUND && status != NGX_HTTP_MJ_ANSWER_EMPTY) {
+        return status;
+    }
+
+    ctx->rate_only = 1;
+
+    rc = ngx_http_mj_limits(r, ctx);
+
+    return rc == NGX_OK ? status : rc;
+}
+
+
 /* the request passed every check: reserve its task, swap the keys */
 static ngx_int_t
 ngx_http_mj_proceed(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
@@ -357,13 +379,18 @@ ngx_http_mj_handler(ngx_http_request_t *r)
         ctx->reading = 0;
 
         if (ctx->status == NGX_HTTP_MJ_ANSWER_EMPTY) {
+            rc = ngx_http_mj_refuse(r, ctx, NGX_HTTP_MJ_ANSWER_EMPTY);
+            if (rc != NGX_HTTP_MJ_ANSWER_EMPTY) {
+                return rc;
+            }
+
             ctx->checked = 1;
             ngx_http_finalize_request(r, ngx_http_mj_answer_empty(r));
             return NGX_DONE;
         }
 
         if (ctx->status != NGX_OK) {
-            return ctx->status;
+            return ngx_http_mj_refuse(r, ctx, ctx->status);
         }
 
         return ngx_http_mj_proceed(r, ctx);
@@ -414,7 +441,7 @@ ngx_http_mj_handler(ngx_http_request_t *r)
     if (ctx->endpoint->flags & NGX_HTTP_MJ_EP_PATH_TASK) {
         rc = ngx_http_mj_check_task(r, ctx, &ctx->task_id);
         if (rc != NGX_OK) {
-            return rc;
+            return ngx_http_mj_refuse(r, ctx, rc);
         }
 
         return ngx_http_mj_proceed(r, ctx);

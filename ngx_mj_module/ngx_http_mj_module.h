@@ -172,7 +172,7 @@ typedef struct {
     unsigned                   peek:1;
     unsigned                   replace:1;
     unsigned                   replaced:1;
-    unsigned                   unknown_action:1;
+    unsigned                   rate_only:1;
 } ngx_http_mj_ctx_t;
 
 
