@@ -74,7 +74,7 @@ ngx_http_mj_find(ngx_http_mj_endpoint_t *ep, u_char *p, size_t len)
 }
 
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_mj_valid_task_id(u_char *p, size_t len)
 {
     size_t  i;

@@ -181,6 +181,7 @@ extern ngx_module_t  ngx_http_mj_module;
 
 /* ngx_http_mj_endpoint.c */
 ngx_int_t ngx_http_mj_classify(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx);
+ngx_uint_t ngx_http_mj_valid_task_id(u_char *p, size_t len);
 
 /* ngx_http_mj_users.c */
 char *ngx_http_mj_load_users(ngx_conf_t *cf, ngx_http_mj_main_conf_t *mmcf);

@@ -548,18 +548,8 @@ ngx_http_mj_tid(ngx_http_mj_zone_t *z, ngx_str_t *id, ngx_http_mj_tid_t *tid)
     uint64_t    v;
     u_char      md[EVP_MAX_MD_SIZE];
 
-    if (id->len == 0 || id->len > NGX_HTTP_MJ_TASK_ID_MAX) {
+    if (!ngx_http_mj_valid_task_id(id->data, id->len)) {
         return NGX_ERROR;
-    }
-
-    for (i = 0; i < id->len; i++) {
-        if (!((id->data[i] >= 'a' && id->data[i] <= 'z')
-              || (id->data[i] >= 'A' && id->data[i] <= 'Z')
-              || (id->data[i] >= '0' && id->data[i] <= '9')
-              || id->data[i] == '_' || id->data[i] == '-'))
-        {
-            return NGX_ERROR;
-        }
     }
 
     if (id->len <= 19 && id->data[0] != '0') {
