@@ -910,6 +910,93 @@ ngx_http_mj_snapshot_handler(ngx_event_t *ev)
 }
 
 
+/*
+ * A reload that resized the zone makes a new one.  The running cycle's
+ * zone of the same name is still mapped: copy what it holds, which is
+ * newer than the last snapshot.  NGX_DECLINED when there is none.
+ */
+static ngx_int_t
+ngx_http_mj_zone_carry_over(ngx_http_mj_zone_t *z, ngx_shm_zone_t *shm_zone)
+{
+    ngx_uint_t               i, copied, lost, level;
+    ngx_list_part_t         *part;
+    ngx_shm_zone_t          *old;
+    ngx_http_mj_zone_t      *oz;
+    ngx_http_mj_ustat_t     *u;
+    ngx_http_mj_zone_sh_t   *osh;
+
+    if (ngx_cycle == NULL || ngx_cycle->shared_memory.part.elts == NULL) {
+        return NGX_DECLINED;
+    }
+
+    oz = NULL;
+    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+
+    for ( /* void */ ; part && oz == NULL; part = part->next) {
+        old = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (old[i].tag == shm_zone->tag
+                && old[i].shm.name.len == shm_zone->shm.name.len
+                && ngx_strncmp(old[i].shm.name.data, shm_zone->shm.name.data,
+                               shm_zone->shm.name.len) == 0
+                && old[i].data && ((ngx_http_mj_zone_t *) old[i].data)->sh)
+            {
+                oz = old[i].data;
+                break;
+            }
+        }
+    }
+
+    if (oz == NULL) {
+        return NGX_DECLINED;
+    }
+
+    osh = oz->sh;
+    copied = 0;
+    lost = 0;
+
+    ngx_shmtx_lock(&oz->shpool->mutex);
+
+    ngx_memcpy(z->sh->secret, osh->secret, sizeof(osh->secret));
+
+    for (i = 0; i < osh->nslots; i++) {
+        if (osh->tasks[i].owner == 0) {
+            continue;
+        }
+
+        if (ngx_http_mj_insert_locked(z->sh, &osh->tasks[i]) == NGX_OK) {
+            copied++;
+
+        } else {
+            lost++;
+        }
+    }
+
+    for (i = 0; i < osh->nusers; i++) {
+        if (osh->users[i].owner) {
+            u = ngx_http_mj_ustat_locked(z->sh, osh->users[i].owner, 1);
+            if (u) {
+                *u = osh->users[i];
+            }
+        }
+    }
+
+    z->sh->evicted = osh->evicted;
+    z->sh->refused = osh->refused;
+
+    ngx_shmtx_unlock(&oz->shpool->mutex);
+
+    level = lost ? NGX_LOG_WARN : NGX_LOG_NOTICE;
+
+    ngx_log_error(level, shm_zone->shm.log, 0,
+                  "mj_zone \"%V\" was resized: %ui tasks carried over, "
+                  "%ui did not fit", &shm_zone->shm.name, copied, lost);
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 {
@@ -979,6 +1066,10 @@ ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     z->shpool->log_nomem = 0;
+
+    if (ngx_http_mj_zone_carry_over(z, shm_zone) == NGX_OK) {
+        return NGX_OK;
+    }
 
     if (z->state.len) {
         ngx_http_mj_state_restore(z, shm_zone->shm.log);

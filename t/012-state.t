@@ -68,6 +68,20 @@ is fetch_status($ng, \%alice, $b1), 404, "alice does not";
 $ng->stop;
 mj_write_users();
 
+# 2b. a reload that resizes the zone carries every task over (the state
+# file is older than the tasks: it is not what they come from)
+$ng = MJNginx->new(conf => $loc, state => $state, zone_size => '1m');
+my $late = submit($ng, \%alice);
+$ng->write_conf(zone_size => '2m');
+($rc, $out) = $ng->reload;
+is $rc, 0, 'reload with a bigger zone' or diag $out;
+like $ng->error_log, qr/mj_zone "mj" was resized: \d+ tasks carried over, 0 did not fit/,
+     'the resize is logged';
+is fetch_status($ng, \%alice, $late), 200, 'a task made just before the resize is still hers';
+is fetch_status($ng, \%alice, $a[0]), 200, 'and the older ones';
+is fetch_status($ng, \%bob, $late), 404, 'and not bob\'s';
+$ng->stop;
+
 # 3. a damaged file: the records after the header are corrupted
 sub patch_state {
     my ($how) = @_;
