@@ -81,6 +81,13 @@ write_file($conf, $text);
 isnt $rc, 0, 'a state file beside the keys file fails nginx -t';
 like $out, qr/the state file of mj_zone "mj" must be in a folder of its own/, 'and says why';
 
+# a state folder nginx cannot make is reported by nginx -t
+$text =~ s{mj_zone zone=mj:\S+ state=\S+}{mj_zone zone=mj:1m state=/nonexistent-mj/state/mj.state};
+write_file($conf, $text);
+($rc, $out) = $ng->run('-t');
+isnt $rc, 0, 'a state folder that cannot be made fails nginx -t';
+like $out, qr{mkdir\(\) "/nonexistent-mj/state" failed}, 'and names it';
+
 # mj_gateway without mj_users names the problem
 write_file($conf, join "\n", grep { !/mj_users|mj_upstream_keys/ } split /\n/, $ng->conf_text);
 ($rc, $out) = $ng->run('-t');
