@@ -112,10 +112,23 @@ sub wait_until {
     return 0;
 }
 
+# every master this test file started, stopped at the end even when an
+# object is never destroyed (and before File::Temp removes the folders)
+my %MASTERS;
+
+END {
+    local $?;
+    my @pids = grep { kill 0, $_ } keys %MASTERS;
+    kill 'TERM', @pids;
+    wait_until(sub { !grep { kill 0, $_ } @pids }, 10) if @pids;
+}
+
 sub start {
     my ($self) = @_;
     my ($rc, $out) = $self->run();
     die "nginx did not start: $out" if $rc;
+    wait_until(sub { $self->pid }, 10);
+    $MASTERS{$self->pid} = 1 if $self->pid;
     wait_until(sub {
         IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                               PeerPort => $self->{port});
@@ -153,7 +166,9 @@ sub stop {
     my ($self) = @_;
     my $pid = $self->pid or return;
     $self->run('-s', 'stop');
+    kill 'TERM', $pid;
     wait_until(sub { !kill 0, $pid }, 10);
+    delete $MASTERS{$pid};
 }
 
 sub error_log {
