@@ -388,7 +388,7 @@ mj_user_setting(mj_user_rec_t *u, mj_tok_t *t)
     } else if (mj_key_is("poll_burst")) {
         u->poll.burst = n;
 
-    } else if (mj_key_is("tasks")) {
+    } else if (mj_key_is("tasks") && n <= MJ_TASKS_MAX) {
         u->tasks = n;
 
     } else if (mj_key_is("quota")) {

@@ -27,6 +27,7 @@
 #define MJ_ALL_ACTIONS  ((1u << MJ_NACTIONS) - 1)
 
 #define MJ_UNSET  (-1)
+#define MJ_TASKS_MAX  16                      /* the largest tasks= cap */
 
 
 /*

@@ -371,13 +371,8 @@ ngx_http_mj_submit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
                                                   : NGX_HTTP_MJ_ST_UNKNOWN,
                                        r->connection->log);
 
-        if (code == 21) {
-            /* nothing is charged until the modal step is confirmed */
-            ngx_http_mj_refund(ctx);
-        }
-
-        /* the units are the upstream's now */
-        ctx->charged = 0;
+        /* nothing is charged for code 21 until its modal is confirmed */
+        ngx_http_mj_settle(ctx, code == 21);
 
     } else {
         if (ctx->reserved) {
@@ -385,7 +380,7 @@ ngx_http_mj_submit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
             ngx_http_mj_task_release(ctx->zone);
         }
 
-        ngx_http_mj_refund(ctx);
+        ngx_http_mj_settle(ctx, 1);
     }
 
     return ngx_http_mj_send(r, p, len, 1);

@@ -72,6 +72,8 @@ ngx_http_mj_action_of(ngx_str_t *endpoint, ngx_str_t *custom_id,
         { NULL, NULL }
     };
 
+    static char  *changes[] = { "UPSCALE", "VARIATION", "REROLL", NULL };
+
     ngx_uint_t  i;
 
     for (i = 0; fixed[i].endpoint; i++) {
@@ -83,7 +85,12 @@ ngx_http_mj_action_of(ngx_str_t *endpoint, ngx_str_t *custom_id,
         }
     }
 
-    if (custom_id && custom_id->len) {
+    /* each endpoint names its action in its own field, and only there */
+    if (endpoint->len == 6 && ngx_strncmp(endpoint->data, "action", 6) == 0) {
+        if (custom_id == NULL || custom_id->len == 0) {
+            return 0;
+        }
+
         end = custom_id->data + custom_id->len;
 
         for (c = ngx_http_mj_customs; c->part; c++) {
@@ -98,19 +105,20 @@ ngx_http_mj_action_of(ngx_str_t *endpoint, ngx_str_t *custom_id,
         return 0;
     }
 
-    if (change && change->len) {
-        return ngx_http_mj_action_index(change->len == 7
-                                        && ngx_strncmp(change->data,
-                                                       "UPSCALE", 7) == 0
-                                        ? "UPSCALE"
-                                        : change->len == 9
-                                          && ngx_strncmp(change->data,
-                                                         "VARIATION", 9) == 0
-                                        ? "VARIATION"
-                                        : change->len == 6
-                                          && ngx_strncmp(change->data,
-                                                         "REROLL", 6) == 0
-                                        ? "REROLL" : "");
+    if (endpoint->len == 6 && ngx_strncmp(endpoint->data, "change", 6) == 0) {
+        if (change == NULL) {
+            return 0;
+        }
+
+        for (i = 0; changes[i]; i++) {
+            if (change->len == ngx_strlen(changes[i])
+                && ngx_strncmp(change->data, changes[i], change->len) == 0)
+            {
+                return ngx_http_mj_action_index(changes[i]);
+            }
+        }
+
+        return 0;
     }
 
     if (content && content->len) {
@@ -303,7 +311,7 @@ ngx_http_mj_limits(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     uint64_t                 ms;
     uint32_t                 day;
     ngx_uint_t               k, b, submit, rate, burst, cap, quota, cost;
-    ngx_uint_t               reject, left, kept;
+    ngx_uint_t               reject, left, kept, logged;
     ngx_msec_t               delay, empty;
     ngx_http_mj_user_t      *user;
     ngx_http_mj_ustat_t     *u;
@@ -351,11 +359,25 @@ ngx_http_mj_limits(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     u = ngx_http_mj_ustat_locked(sh, user->owner, 1);
 
     if (u == NULL) {
+        logged = (sh->users_logged == now);
+        sh->users_logged = now;
+
         ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
 
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mj_zone \"%V\" has no room for more users' counters",
-                      &ctx->zone->shm_zone->shm.name);
+        if (!logged) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "mj_zone \"%V\" has no room for more users' "
+                          "counters: raise its users=", 
+                          &ctx->zone->shm_zone->shm.name);
+        }
+
+        /* with no limit to keep, the request goes on uncounted */
+        if (!rate && reject == NGX_HTTP_MJ_REJ_N
+            && (!submit || (cap == NGX_MAX_UINT32_VALUE
+                            && quota == NGX_MAX_UINT32_VALUE)))
+        {
+            return NGX_OK;
+        }
 
         return ngx_http_mj_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                                 NGX_HTTP_MJ_CODE_FAILURE,
@@ -391,7 +413,10 @@ ngx_http_mj_limits(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
             k++;
         }
 
-        if (u->nunfinished >= cap && reject == NGX_HTTP_MJ_REJ_N) {
+        /* submits not answered yet count too, or concurrent ones pass */
+        if (u->nunfinished + u->inflight >= cap
+            && reject == NGX_HTTP_MJ_REJ_N)
+        {
             reject = NGX_HTTP_MJ_REJ_TASKS;
             wait = mlcf->task_age;
 
@@ -434,6 +459,8 @@ ngx_http_mj_limits(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 
     } else if (submit) {
         u->submits++;
+        u->inflight++;
+        ctx->inflight = 1;
     }
 
     ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
@@ -466,13 +493,17 @@ ngx_http_mj_limits(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 }
 
 
-/* the upstream did not take the submit: its units come back */
+/*
+ * A submit is answered (or never will be): it is in flight no more, and
+ * with "refund" the upstream did not take it, so its units come back.
+ */
 void
-ngx_http_mj_refund(ngx_http_mj_ctx_t *ctx)
+ngx_http_mj_settle(ngx_http_mj_ctx_t *ctx, ngx_uint_t refund)
 {
     ngx_http_mj_ustat_t  *u;
 
-    if (ctx->charged == 0) {
+    if (!ctx->inflight && (ctx->charged == 0 || !refund)) {
+        ctx->charged = 0;
         return;
     }
 
@@ -480,12 +511,17 @@ ngx_http_mj_refund(ngx_http_mj_ctx_t *ctx)
 
     u = ngx_http_mj_ustat_locked(ctx->zone->sh, ctx->user->owner, 0);
 
-    if (u && u->day == ctx->charge_day) {
+    if (u && ctx->inflight && u->inflight) {
+        u->inflight--;
+    }
+
+    if (u && refund && ctx->charged && u->day == ctx->charge_day) {
         u->quota_used -= ngx_min(u->quota_used, ctx->charged);
     }
 
     ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
 
+    ctx->inflight = 0;
     ctx->charged = 0;
 }
 
@@ -515,7 +551,7 @@ ngx_http_mj_addr_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_request_t *r)
 ngx_int_t
 ngx_http_mj_auth_blocked(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 {
-    uint64_t                 ms;
+    uint64_t                 ms, last;
     uint32_t                 excess;
     ngx_uint_t               left;
     ngx_msec_t               delay, empty;
@@ -537,10 +573,10 @@ ngx_http_mj_auth_blocked(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     a = ngx_http_mj_addr_locked(z->sh, r);
     excess = a->excess;
 
-    /* look without taking: the failure itself takes */
-    delay = ngx_http_mj_bucket(&a->last, &excess, mlcf->auth.rate,
-                               mlcf->auth.burst, ms, 0, &left, &empty);
-    delay = left ? 0 : empty;
+    /* look without taking (a copy): the failure itself takes */
+    last = a->last;
+    delay = ngx_http_mj_bucket(&last, &excess, mlcf->auth.rate,
+                               mlcf->auth.burst, ms, 1, &left, &empty);
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 

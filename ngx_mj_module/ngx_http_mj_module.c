@@ -226,7 +226,7 @@ ngx_http_mj_cleanup(void *data)
         ngx_http_mj_task_release(ctx->zone);
     }
 
-    ngx_http_mj_refund(ctx);
+    ngx_http_mj_settle(ctx, 1);
 }
 
 

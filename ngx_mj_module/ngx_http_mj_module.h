@@ -173,6 +173,7 @@ typedef struct {
     unsigned                   replace:1;
     unsigned                   replaced:1;
     unsigned                   rate_only:1;
+    unsigned                   inflight:1;
 } ngx_http_mj_ctx_t;
 
 
@@ -201,7 +202,7 @@ ngx_int_t ngx_http_mj_read_body(ngx_http_request_t *r,
 
 /* ngx_http_mj_limit.c */
 ngx_int_t ngx_http_mj_limits(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx);
-void ngx_http_mj_refund(ngx_http_mj_ctx_t *ctx);
+void ngx_http_mj_settle(ngx_http_mj_ctx_t *ctx, ngx_uint_t refund);
 ngx_int_t ngx_http_mj_auth_blocked(ngx_http_request_t *r,
     ngx_http_mj_ctx_t *ctx);
 void ngx_http_mj_auth_failed(ngx_http_request_t *r);

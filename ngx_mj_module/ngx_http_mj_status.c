@@ -142,12 +142,31 @@ ngx_http_mj_status_json(u_char *p, ngx_http_mj_zone_t *z,
 }
 
 
+static struct {
+    char  *name;
+    char  *type;
+    char  *help;
+} metrics[] = {
+    { "mj_user_requests_total", "counter",
+      "Requests of the user's key to a gateway endpoint." },
+    { "mj_user_submits_total", "counter",
+      "Submits that passed the user's limits." },
+    { "mj_user_rejected_total", "counter",
+      "Requests refused by the user's limits, by cause." },
+    { "mj_user_unfinished_tasks", "gauge",
+      "Tasks counted against the user's cap." },
+    { "mj_user_tracked_tasks", "gauge", "Tasks of the user in the zone." },
+    { "mj_user_quota_used", "gauge", "Quota units used today (UTC)." },
+    { "mj_user_quota_left", "gauge", "Quota units left today (UTC)." }
+};
+
+
 static u_char *
 ngx_http_mj_status_prometheus(u_char *p, ngx_http_mj_zone_t *z,
     ngx_http_mj_zone_sh_t *zs, ngx_http_mj_status_user_t *users, ngx_uint_t n)
 {
     ngx_str_t                  *name;
-    ngx_uint_t                  i, c;
+    ngx_uint_t                  i, c, m;
     ngx_http_mj_status_user_t  *su;
 
     name = &z->shm_zone->shm.name;
@@ -167,50 +186,72 @@ ngx_http_mj_status_prometheus(u_char *p, ngx_http_mj_zone_t *z,
         "mj_zone_evicted_total{zone=\"%V\"} %ui\n"
         "# HELP mj_zone_refused_total Submits refused by the full zone.\n"
         "# TYPE mj_zone_refused_total counter\n"
-        "mj_zone_refused_total{zone=\"%V\"} %ui\n",
+        "mj_zone_refused_total{zone=\"%V\"} %ui\n"
+        "# HELP mj_zone_users Users with counters in the zone.\n"
+        "# TYPE mj_zone_users gauge\n"
+        "mj_zone_users{zone=\"%V\"} %ui\n"
+        "# HELP mj_zone_users_capacity Users the zone can count.\n"
+        "# TYPE mj_zone_users_capacity gauge\n"
+        "mj_zone_users_capacity{zone=\"%V\"} %ui\n",
         name, zs->max, name, zs->count, name, zs->finished,
-        name, zs->evicted, name, zs->refused);
+        name, zs->evicted, name, zs->refused, name, zs->users_used,
+        name, zs->users_max);
 
-    p = ngx_sprintf(p,
-        "# HELP mj_user_requests_total Requests that passed the key check.\n"
-        "# TYPE mj_user_requests_total counter\n"
-        "# HELP mj_user_submits_total Submits relayed.\n"
-        "# TYPE mj_user_submits_total counter\n"
-        "# HELP mj_user_rejected_total Requests refused, by cause.\n"
-        "# TYPE mj_user_rejected_total counter\n"
-        "# HELP mj_user_unfinished_tasks Tasks counted against the cap.\n"
-        "# TYPE mj_user_unfinished_tasks gauge\n"
-        "# HELP mj_user_tracked_tasks Tasks of the user in the zone.\n"
-        "# TYPE mj_user_tracked_tasks gauge\n"
-        "# HELP mj_user_quota_used Quota units used today (UTC).\n"
-        "# TYPE mj_user_quota_used gauge\n"
-        "# HELP mj_user_quota_left Quota units left today (UTC).\n"
-        "# TYPE mj_user_quota_left gauge\n");
+    /* each metric's HELP, TYPE and samples together, as the format asks */
+    for (m = 0; m < sizeof(metrics) / sizeof(metrics[0]); m++) {
+        p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n",
+                        metrics[m].name, metrics[m].help, metrics[m].name,
+                        metrics[m].type);
 
-    for (i = 0; i < n; i++) {
-        su = &users[i];
-        name = &su->user->name;
+        for (i = 0; i < n; i++) {
+            su = &users[i];
+            name = &su->user->name;
 
-        p = ngx_sprintf(p, "mj_user_requests_total{user=\"%V\"} %uL\n"
-                        "mj_user_submits_total{user=\"%V\"} %uL\n",
-                        name, su->stat.requests, name, su->stat.submits);
+            switch (m) {
 
-        for (c = 0; c < NGX_HTTP_MJ_REJ_N; c++) {
-            p = ngx_sprintf(p, "mj_user_rejected_total{user=\"%V\","
-                            "cause=\"%s\"} %uD\n", name,
-                            ngx_http_mj_causes[c], su->stat.rejected[c]);
-        }
+            case 0:
+                p = ngx_sprintf(p, "%s{user=\"%V\"} %uL\n", metrics[m].name,
+                                name, su->stat.requests);
+                break;
 
-        p = ngx_sprintf(p, "mj_user_unfinished_tasks{user=\"%V\"} %uD\n"
-                        "mj_user_tracked_tasks{user=\"%V\"} %uD\n"
-                        "mj_user_quota_used{user=\"%V\"} %uD\n",
-                        name, su->stat.nunfinished, name, su->stat.tracked,
-                        name, su->stat.quota_used);
+            case 1:
+                p = ngx_sprintf(p, "%s{user=\"%V\"} %uL\n", metrics[m].name,
+                                name, su->stat.submits);
+                break;
 
-        if (su->quota != NGX_MAX_UINT32_VALUE) {
-            p = ngx_sprintf(p, "mj_user_quota_left{user=\"%V\"} %ui\n", name,
-                            su->quota > su->stat.quota_used
-                            ? su->quota - su->stat.quota_used : 0);
+            case 2:
+                for (c = 0; c < NGX_HTTP_MJ_REJ_N; c++) {
+                    p = ngx_sprintf(p, "%s{user=\"%V\",cause=\"%s\"} %uD\n",
+                                    metrics[m].name, name,
+                                    ngx_http_mj_causes[c],
+                                    su->stat.rejected[c]);
+                }
+                break;
+
+            case 3:
+                p = ngx_sprintf(p, "%s{user=\"%V\"} %uD\n", metrics[m].name,
+                                name, su->stat.nunfinished);
+                break;
+
+            case 4:
+                p = ngx_sprintf(p, "%s{user=\"%V\"} %uD\n", metrics[m].name,
+                                name, su->stat.tracked);
+                break;
+
+            case 5:
+                p = ngx_sprintf(p, "%s{user=\"%V\"} %uD\n", metrics[m].name,
+                                name, su->stat.quota_used);
+                break;
+
+            default: /* 6 */
+                if (su->quota != NGX_MAX_UINT32_VALUE) {
+                    p = ngx_sprintf(p, "%s{user=\"%V\"} %ui\n",
+                                    metrics[m].name, name,
+                                    su->quota > su->stat.quota_used
+                                    ? su->quota - su->stat.quota_used : 0);
+                }
+                break;
+            }
         }
     }
 
@@ -258,6 +299,7 @@ ngx_http_mj_status_handler(ngx_http_request_t *r)
     ngx_shmtx_lock(&z->shpool->mutex);
     ngx_memcpy(&zs, z->sh, offsetof(ngx_http_mj_zone_sh_t, addrs));
     zs.users_used = z->sh->users_used;
+    zs.users_max = z->sh->users_max;
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     size = 2048 + n * (prom ? NGX_HTTP_MJ_USER_PROM_MAX

@@ -110,7 +110,7 @@ ngx_http_mj_ustat_locked(ngx_http_mj_zone_sh_t *sh, uint64_t owner,
         }
 
         if (u->owner == 0) {
-            if (!create || sh->users_used >= sh->nusers / 4 * 3) {
+            if (!create || sh->users_used >= sh->users_max) {
                 return NULL;
             }
 
@@ -1003,7 +1003,7 @@ ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_mj_zone_t  *oz = data;
 
     size_t               size;
-    ngx_uint_t           pages, users;
+    ngx_uint_t           pages, users, want;
     ngx_http_mj_zone_t  *z;
 
     z = shm_zone->data;
@@ -1037,9 +1037,11 @@ ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_memzero(z->sh, size);
 
-    users = z->users ? z->users
-                     : ngx_max(16, ngx_min(4096, shm_zone->shm.size / 16
+    /* users asked for, or an eighth of the zone; slots for 3/4 full */
+    want = z->users ? z->users
+                    : ngx_max(64, ngx_min(16384, shm_zone->shm.size / 8
                                                  / sizeof(ngx_http_mj_ustat_t)));
+    users = want + want / 3 + 2;
 
     if (offsetof(ngx_http_mj_zone_sh_t, tasks)
         + users * sizeof(ngx_http_mj_ustat_t)
@@ -1047,12 +1049,13 @@ ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "mj_zone \"%V\" is too small for %ui users",
-                      &shm_zone->shm.name, users);
+                      &shm_zone->shm.name, want);
         return NGX_ERROR;
     }
 
     z->shpool->data = z->sh;
     z->sh->nusers = users;
+    z->sh->users_max = want;
     z->sh->users = (ngx_http_mj_ustat_t *)
                        ((u_char *) z->sh + size
                         - users * sizeof(ngx_http_mj_ustat_t));
@@ -1170,8 +1173,7 @@ ngx_http_mj_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
-            /* the table is at most 3/4 full */
-            z->users = n + n / 3 + 1;
+            z->users = n;
             continue;
         }
 

@@ -9,6 +9,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "mj_users_parse.h"
+
 
 /* a task's last status as the gateway saw it in a fetch or list answer */
 enum {
@@ -42,7 +44,7 @@ typedef struct {
 
 
 /* a user's counters: limits, quota, what the status endpoint shows */
-#define NGX_HTTP_MJ_TRACK  16            /* unfinished tasks tracked */
+#define NGX_HTTP_MJ_TRACK  MJ_TASKS_MAX  /* unfinished tasks tracked */
 
 typedef struct {
     uint64_t                   id;
@@ -70,6 +72,7 @@ typedef struct {
     uint64_t                   submits;
     uint32_t                   rejected[NGX_HTTP_MJ_REJ_N];
     uint32_t                   tracked;     /* tasks in the zone */
+    uint32_t                   inflight;    /* submits not answered yet */
     uint32_t                   nunfinished;
     ngx_http_mj_track_t        unfinished[NGX_HTTP_MJ_TRACK];
 } ngx_http_mj_ustat_t;
@@ -109,7 +112,9 @@ typedef struct {
     ngx_http_mj_addr_t         addrs[NGX_HTTP_MJ_ADDRS];
     ngx_http_mj_ustat_t       *users;       /* after the tasks */
     ngx_uint_t                 nusers;      /* slots */
+    ngx_uint_t                 users_max;   /* at most 3/4 of the slots */
     ngx_uint_t                 users_used;
+    time_t                     users_logged;
     ngx_http_mj_task_t         tasks[1];
 } ngx_http_mj_zone_sh_t;
 

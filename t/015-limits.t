@@ -26,7 +26,9 @@ our $Shorten = "POST /mj/submit/shorten\n{\"prompt\":\"a long prompt to shorten\
 our $Users = join '', map { "$_\n" }
     "alice " . sha256_hex($KEY{alice}) . " main",
     "bob " . sha256_hex($KEY{bob}) . " main rate=1r/m burst=0 actions=IMAGINE quota=5",
-    "carol " . sha256_hex($KEY{carol}) . " main";
+    "carol " . sha256_hex($KEY{carol}) . " main",
+    "dave " . sha256_hex($KEY{dave}) . " main actions=IMAGINE,UPSCALE";
+our $Dave = "Authorization: Bearer $KEY{dave}";
 
 our $Http = <<'_EOC_';
     mj_users ../html/users;
@@ -120,6 +122,28 @@ __DATA__
 [403, 403, 200]
 --- response_body eval
 [$::Action, $::Action, qr/"code":\s*1,/]
+
+
+
+=== TEST 4b: the action is read from the endpoint's own field only
+--- http_config eval: $::Http
+--- user_files eval: [[users => $::Users]]
+--- config
+    location /mj/ {
+        mj_gateway zone=lim;
+        proxy_pass http://mjsim;
+    }
+--- more_headers eval
+["$::Dave\r\nX-Sim-Task-Id: 1799000000000101", $::Dave, $::Dave, $::Dave]
+--- request eval
+[$::Imagine,
+ qq(POST /mj/submit/change\n{"taskId":"1799000000000101","action":"VARIATION","index":1,"customId":"MJ::JOB::upsample::1::x"}),
+ qq(POST /mj/submit/simple-change\n{"content":"1799000000000101 V2","customId":"MJ::JOB::upsample::1::x"}),
+ qq(POST /mj/submit/change\n{"taskId":"1799000000000101","action":"UPSCALE","index":1})]
+--- error_code eval
+[200, 403, 403, 200]
+--- response_body eval
+[qr/"code":\s*1,/, $::Action, $::Action, qr/"code":\s*\d+/]
 
 
 

@@ -143,6 +143,31 @@ my %pids = map { $_ => 1 } $ng->workers;
 is scalar keys %pids, 2, 'two workers served';
 $ng->stop;
 
+# 3b. concurrent submits cannot pass the cap on unfinished tasks: those
+# not answered yet count too
+$ng = MJNginx->new(workers => 2, conf => <<"_EOC_");
+        location /mj/ {
+            mj_gateway zone=mj;
+            mj_limit_tasks 2;
+            proxy_pass http://mjsim;
+        }
+_EOC_
+@kids = ();
+for my $i (1 .. 8) {
+    my $pid = fork // die;
+    if (!$pid) {
+        my $r = $ng->post('/mj/submit/imagine', {%alice, 'X-Sim-Mode' => 'slow:300'},
+                          $json->encode({prompt => 'stuck at once'}));
+        POSIX::_exit($r->{status} == 200 ? 0 : $r->{status} == 429 ? 1 : 2);
+    }
+    push @kids, $pid;
+}
+%res = ();
+for (@kids) { waitpid $_, 0; $res{$? >> 8}++ }
+is $res{0}, 2, 'exactly the cap of 2 passed of 8 concurrent submits';
+is $res{1}, 6, 'the others were refused';
+$ng->stop;
+
 # 4. a modal step costs nothing until it is confirmed, then its action's cost
 $ng = MJNginx->new(conf => <<"_EOC_");
         location /mj/ {
