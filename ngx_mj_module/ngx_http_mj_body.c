@@ -504,7 +504,7 @@ ngx_http_mj_parse_body(ngx_http_request_t *r, yajl_callbacks *cb, void *ctx)
     ngx_chain_t  *cl;
     yajl_handle   h;
 
-    h = yajl_alloc(cb, NULL, ctx);
+    h = yajl_alloc(cb, ngx_http_mj_yajl_alloc_funcs(r), ctx);
     if (h == NULL) {
         return NGX_ERROR;
     }
@@ -574,7 +574,7 @@ ngx_http_mj_rebuild(ngx_http_request_t *r, ngx_http_mj_body_t *b)
     ngx_chain_t         *cl;
     const unsigned char *out;
 
-    b->gen = yajl_gen_alloc(NULL);
+    b->gen = yajl_gen_alloc(ngx_http_mj_yajl_alloc_funcs(r));
     if (b->gen == NULL) {
         return NGX_ERROR;
     }
@@ -633,6 +633,7 @@ ngx_http_mj_check_task(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     }
 
     ukey = 0;
+    ctx->tid = tid;
     owner = ngx_http_mj_task_owner(ctx->zone, &tid, &ukey, &ctx->action);
 
     if (owner != ctx->user->owner) {

@@ -588,10 +588,9 @@ static void
 ngx_http_mj_peek(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     ngx_chain_t *in)
 {
-    ngx_int_t           rc;
-    ngx_buf_t          *b;
-    ngx_chain_t        *cl;
-    ngx_http_mj_tid_t   tid;
+    ngx_int_t      rc;
+    ngx_buf_t     *b;
+    ngx_chain_t   *cl;
 
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
@@ -610,10 +609,9 @@ ngx_http_mj_peek(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 
         ctx->peek = 0;
 
-        if (ctx->scan->cur.status.len
-            && ngx_http_mj_tid(ctx->zone, &ctx->task_id, &tid) == NGX_OK)
-        {
-            ngx_http_mj_note_status(ctx, &tid, &ctx->scan->cur.status);
+        if (ctx->scan->cur.status.len) {
+            /* the id was keyed when its owner was checked */
+            ngx_http_mj_note_status(ctx, &ctx->tid, &ctx->scan->cur.status);
         }
 
         return;

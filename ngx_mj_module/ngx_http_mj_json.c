@@ -93,6 +93,84 @@ ngx_http_mj_error_json(ngx_http_request_t *r, ngx_str_t *out,
 
 
 /*
+ * yajl's memory from the request's pool: no malloc() and free() on the
+ * request path.  Each block remembers its size, for realloc().
+ */
+
+static void *
+ngx_http_mj_yajl_malloc(void *ctx, size_t size)
+{
+    size_t  *p;
+
+    p = ngx_palloc(ctx, size + sizeof(size_t));
+    if (p == NULL) {
+        return NULL;
+    }
+
+    *p = size;
+
+    return p + 1;
+}
+
+
+static void
+ngx_http_mj_yajl_free(void *ctx, void *ptr)
+{
+    if (ptr) {
+        /* a large block goes back at once, a small one with the pool */
+        (void) ngx_pfree(ctx, (size_t *) ptr - 1);
+    }
+}
+
+
+static void *
+ngx_http_mj_yajl_realloc(void *ctx, void *ptr, size_t size)
+{
+    void    *p;
+    size_t   old;
+
+    if (ptr == NULL) {
+        return ngx_http_mj_yajl_malloc(ctx, size);
+    }
+
+    old = *((size_t *) ptr - 1);
+
+    if (old >= size) {
+        return ptr;
+    }
+
+    p = ngx_http_mj_yajl_malloc(ctx, size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, ptr, old);
+    ngx_http_mj_yajl_free(ctx, ptr);
+
+    return p;
+}
+
+
+void *
+ngx_http_mj_yajl_alloc_funcs(ngx_http_request_t *r)
+{
+    yajl_alloc_funcs  *af;
+
+    af = ngx_palloc(r->pool, sizeof(yajl_alloc_funcs));
+    if (af == NULL) {
+        return NULL;
+    }
+
+    af->malloc = ngx_http_mj_yajl_malloc;
+    af->realloc = ngx_http_mj_yajl_realloc;
+    af->free = ngx_http_mj_yajl_free;
+    af->ctx = r->pool;
+
+    return af;
+}
+
+
+/*
  * Reading the upstream's answers: the top-level "code", "result", "id"
  * and "status" of an object, or of each object of an array, with each
  * object's byte span (the answer is contiguous then).  A fetch answer's
@@ -341,6 +419,7 @@ ngx_http_mj_scan_t *
 ngx_http_mj_scan_create(ngx_http_request_t *r, ngx_uint_t array,
     ngx_uint_t stop)
 {
+    yajl_alloc_funcs    *af;
     ngx_pool_cleanup_t  *cln;
     ngx_http_mj_scan_t  *s;
 
@@ -362,7 +441,12 @@ ngx_http_mj_scan_create(ngx_http_request_t *r, ngx_uint_t array,
         }
     }
 
-    s->h = yajl_alloc(&ngx_http_mj_scan_callbacks, NULL, s);
+    af = ngx_http_mj_yajl_alloc_funcs(r);
+    if (af == NULL) {
+        return NULL;
+    }
+
+    s->h = yajl_alloc(&ngx_http_mj_scan_callbacks, af, s);
     if (s->h == NULL) {
         return NULL;
     }

@@ -145,6 +145,7 @@ typedef struct {
     ngx_http_mj_zone_t        *zone;
     ngx_http_mj_ukey_t        *ukey;       /* the key relayed with */
     ngx_str_t                  task_id;
+    ngx_http_mj_tid_t          tid;        /* task_id as the zone keys it */
 
     /* the response as it is read: see ngx_http_mj_filter.c */
     ngx_chain_t               *held;
@@ -214,6 +215,10 @@ char *ngx_http_mj_cost_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_mj_status_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+/* ngx_http_mj_hash.c */
+ngx_int_t ngx_http_mj_sha256(const u_char *prefix, size_t plen,
+    const u_char *data, size_t len, u_char *out);
+
 /* ngx_http_mj_json.c */
 ngx_int_t ngx_http_mj_error_json(ngx_http_request_t *r, ngx_str_t *out,
     ngx_uint_t code, ngx_str_t *desc);
@@ -222,6 +227,7 @@ void ngx_http_mj_status_error(ngx_uint_t status, ngx_uint_t *code,
 ngx_int_t ngx_http_mj_fail(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     ngx_int_t status, ngx_uint_t code, char *desc);
 
+void *ngx_http_mj_yajl_alloc_funcs(ngx_http_request_t *r);
 ngx_http_mj_scan_t *ngx_http_mj_scan_create(ngx_http_request_t *r,
     ngx_uint_t array, ngx_uint_t stop);
 ngx_int_t ngx_http_mj_scan(ngx_http_mj_scan_t *s, u_char *p, size_t len,

@@ -9,7 +9,7 @@
  */
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
+#include <openssl/sha.h>      /* SHA256_DIGEST_LENGTH */
 
 #include "ngx_http_mj_module.h"
 
@@ -110,7 +110,7 @@ ngx_http_mj_ident(u_char *name, size_t len)
     uint64_t  id;
     u_char    md[SHA256_DIGEST_LENGTH];
 
-    SHA256(name, len, md);
+    (void) ngx_http_mj_sha256(NULL, 0, name, len, md);
     ngx_memcpy(&id, md, sizeof(id));
 
     return id ? id : 1;
@@ -496,7 +496,12 @@ ngx_http_mj_authenticate(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     u = NULL;
 
     if (key.len <= NGX_HTTP_MJ_KEY_MAX) {
-        SHA256(key.data, key.len, digest);
+        if (ngx_http_mj_sha256(NULL, 0, key.data, key.len, digest)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         u = ngx_http_mj_lookup(mmcf, digest);
     }
 

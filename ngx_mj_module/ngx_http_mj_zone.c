@@ -14,7 +14,6 @@
  */
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "ngx_http_mj_module.h"
@@ -538,8 +537,10 @@ ngx_http_mj_status_code(u_char *s, size_t len)
 
 /*
  * Upstream task ids are digits (a millisecond time and three random
- * digits): those are kept exactly.  Any other id is kept as 64 bits of an
- * HMAC keyed with the zone's secret, so ids cannot be chosen to collide.
+ * digits): those are kept exactly.  Any other id is kept as 64 bits of a
+ * SHA-256 keyed with the zone's secret (prefixed: the hashes are never
+ * shown, so no length extension helps anyone), so ids cannot be chosen
+ * to collide.
  */
 ngx_int_t
 ngx_http_mj_tid(ngx_http_mj_zone_t *z, ngx_str_t *id, ngx_http_mj_tid_t *tid)
@@ -570,8 +571,8 @@ ngx_http_mj_tid(ngx_http_mj_zone_t *z, ngx_str_t *id, ngx_http_mj_tid_t *tid)
         }
     }
 
-    if (HMAC(EVP_sha256(), z->sh->secret, sizeof(z->sh->secret),
-             id->data, id->len, md, NULL) == NULL)
+    if (ngx_http_mj_sha256(z->sh->secret, sizeof(z->sh->secret), id->data,
+                           id->len, md) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -1039,7 +1040,7 @@ ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
     /* users asked for, or an eighth of the zone; slots for 3/4 full */
     want = z->users ? z->users
-                    : ngx_max(64, ngx_min(16384, shm_zone->shm.size / 8
+                    : ngx_max(16, ngx_min(16384, shm_zone->shm.size / 8
                                                  / sizeof(ngx_http_mj_ustat_t)));
     users = want + want / 3 + 2;
 
