@@ -4,7 +4,8 @@
 #   make            build build/ngx_http_mj_module.so
 #   make run        the demo: gateway + simulated upstream on 127.0.0.1
 #   make test       the whole suite (installs what it needs when root)
-#   make install    the .so and a modules-available snippet, Debian-style
+#   make install    the .so and a modules-available snippet, Debian-style;
+#                   also the tools mj and mjctl (build/tools, docs/tools.md)
 
 SHELL      := /bin/bash
 NGINX_SRC  ?= /usr/share/nginx/src
@@ -60,3 +61,20 @@ install: all
 
 clean:
 	rm -rf $(BUILD) t/servroot*
+
+# the command-line tools: build/tools/mj and build/tools/mjctl (tools/Makefile,
+# docs/tools.md), built by "make" and installed by "make install"
+BINDIR     ?= /usr/bin
+
+.PHONY: tools install-tools
+
+all: tools
+
+tools:
+	@$(MAKE) -s -C tools OUT=$(BUILD)/tools
+
+install: install-tools
+
+install-tools: tools
+	$(MAKE) -s -C tools OUT=$(BUILD)/tools DESTDIR=$(DESTDIR) \
+	    BINDIR=$(BINDIR) install
