@@ -88,10 +88,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-read -r up_port bare_port gw_port < <(python3 - <<'PY'
+read -r up_port bare_port gw_port lim_port < <(python3 - <<'PY'
 import socket
 socks = []
-for _ in range(3):
+for _ in range(4):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -143,6 +143,14 @@ CONF
 cat > "$dir/conf/users" <<USERS
 bench    $(sha "$key")  main
 USERS
+# 9,999 more users (10,000 in all), the size the limits issue asks about;
+# their keys' hashes are made up: they never send a request
+python3 - "$dir/conf/users" <<'PY'
+import hashlib, sys
+with open(sys.argv[1], "a") as f:
+    for i in range(1, 10000):
+        f.write("user%05d %s main\n" % (i, hashlib.sha256(b"k%d" % i).hexdigest()))
+PY
 (umask 077; printf 'main sk-bench-upstream-secret upstream=backend\n' \
     > "$dir/conf/upstream-keys")
 
@@ -167,7 +175,7 @@ http {
 
     mj_users $dir/conf/users;
     mj_upstream_keys $dir/conf/upstream-keys;
-    mj_zone zone=mj:$zone state=off;
+    mj_zone zone=mj:$zone state=off users=10000;
 
     upstream backend {
         server 127.0.0.1:$up_port;
@@ -186,6 +194,19 @@ http {
         listen 127.0.0.1:$gw_port backlog=4096;
         location / {
             mj_gateway zone=mj;
+            $proxy
+        }
+    }
+
+    server {                            # (c) the gateway with every limit on
+        listen 127.0.0.1:$lim_port backlog=4096;
+        location / {
+            mj_gateway zone=mj;
+            mj_limit_submit rate=100000r/s burst=100000;
+            mj_limit_poll rate=1000000r/s burst=1000000;
+            mj_limit_tasks 16;
+            mj_quota 100000000;
+            mj_limit_auth rate=10r/s burst=100;
             $proxy
         }
     }
@@ -225,6 +246,7 @@ worker_cpu() { awk '{ print $14 + $15 }' "/proc/$worker/stat"; }
 
 auth="Authorization: Bearer $key"
 gw="http://127.0.0.1:$gw_port"
+lim="http://127.0.0.1:$lim_port"
 bare="http://127.0.0.1:$bare_port"
 
 ans=$(curl -sS -H "$auth" -H 'Content-Type: application/json' \
@@ -330,7 +352,9 @@ for r in $(seq "$rounds"); do
         run bare fixed "$bare/mj/task/$hex_id/fetch"
         run gateway-hex fixed "$gw/mj/task/$hex_id/fetch"
         run gateway-digits fixed "$gw/mj/task/$numeric_id/fetch"
+        run gateway-limits fixed "$lim/mj/task/$numeric_id/fetch"
     else
+        run gateway-limits fixed "$lim/mj/task/$numeric_id/fetch"
         run gateway-digits fixed "$gw/mj/task/$numeric_id/fetch"
         run gateway-hex fixed "$gw/mj/task/$hex_id/fetch"
         run bare fixed "$bare/mj/task/$hex_id/fetch"
@@ -441,7 +465,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
     printf '   %-15s %8s %7s %7s %7s %7s %8s %7s\n' path "req/s" "avg" "p50" "p99" "x bare" \
         "cpu/req" errors
     bare_rps=$(col fixed bare 3)
-    for l in bare gateway-hex gateway-digits; do
+    for l in bare gateway-hex gateway-digits gateway-limits; do
         rps=$(col fixed "$l" 3)
         printf '   %-15s %8s %7s %7s %7s %7s %8s %7s\n' "$l" "$rps" "$(col fixed "$l" 4)" \
             "$(col fixed "$l" 5)" "$(col fixed "$l" 6)" "$(ratio "$rps" "$bare_rps")" \
@@ -455,6 +479,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
     echo
     echo "   gateway/bare = $(ratio "$(col fixed gateway-hex 3)" "$bare_rps") (hex id)," \
          "$(ratio "$(col fixed gateway-digits 3)" "$bare_rps") (digits id); target >= 0.95"
+    echo "   with every limit on, 10,000 users configured (digits id):" \
+         "$(ratio "$(col fixed gateway-limits 3)" "$bare_rps") of bare," \
+         "$(ratio "$(col fixed gateway-limits 3)" "$(col fixed gateway-digits 3)") of the gateway without limits"
     echo
     echo "2. ownership check by tasks in the zone (zone $zone): each request fetches"
     echo "   a random one of the recorded tasks (wrk builds it in Lua, for bare too);"
