@@ -165,6 +165,7 @@ static u_char *
 ngx_http_mj_status_prometheus(u_char *p, ngx_http_mj_zone_t *z,
     ngx_http_mj_zone_sh_t *zs, ngx_http_mj_status_user_t *users, ngx_uint_t n)
 {
+    uint64_t                    v[7];
     ngx_str_t                  *name;
     ngx_uint_t                  i, c, m;
     ngx_http_mj_status_user_t  *su;
@@ -207,51 +208,32 @@ ngx_http_mj_status_prometheus(u_char *p, ngx_http_mj_zone_t *z,
             su = &users[i];
             name = &su->user->name;
 
-            switch (m) {
-
-            case 0:
-                p = ngx_sprintf(p, "%s{user=\"%V\"} %uL\n", metrics[m].name,
-                                name, su->stat.requests);
-                break;
-
-            case 1:
-                p = ngx_sprintf(p, "%s{user=\"%V\"} %uL\n", metrics[m].name,
-                                name, su->stat.submits);
-                break;
-
-            case 2:
+            if (m == 2) {
                 for (c = 0; c < NGX_HTTP_MJ_REJ_N; c++) {
                     p = ngx_sprintf(p, "%s{user=\"%V\",cause=\"%s\"} %uD\n",
                                     metrics[m].name, name,
                                     ngx_http_mj_causes[c],
                                     su->stat.rejected[c]);
                 }
-                break;
 
-            case 3:
-                p = ngx_sprintf(p, "%s{user=\"%V\"} %uD\n", metrics[m].name,
-                                name, su->stat.nunfinished);
-                break;
-
-            case 4:
-                p = ngx_sprintf(p, "%s{user=\"%V\"} %uD\n", metrics[m].name,
-                                name, su->stat.tracked);
-                break;
-
-            case 5:
-                p = ngx_sprintf(p, "%s{user=\"%V\"} %uD\n", metrics[m].name,
-                                name, su->stat.quota_used);
-                break;
-
-            default: /* 6 */
-                if (su->quota != NGX_MAX_UINT32_VALUE) {
-                    p = ngx_sprintf(p, "%s{user=\"%V\"} %ui\n",
-                                    metrics[m].name, name,
-                                    su->quota > su->stat.quota_used
-                                    ? su->quota - su->stat.quota_used : 0);
-                }
-                break;
+                continue;
             }
+
+            if (m == 6 && su->quota == NGX_MAX_UINT32_VALUE) {
+                continue;    /* no quota, nothing left to count */
+            }
+
+            v[0] = su->stat.requests;
+            v[1] = su->stat.submits;
+            v[2] = 0;
+            v[3] = su->stat.nunfinished;
+            v[4] = su->stat.tracked;
+            v[5] = su->stat.quota_used;
+            v[6] = su->quota > su->stat.quota_used
+                   ? su->quota - su->stat.quota_used : 0;
+
+            p = ngx_sprintf(p, "%s{user=\"%V\"} %uL\n", metrics[m].name, name,
+                            v[m]);
         }
     }
 
