@@ -30,25 +30,30 @@ our $Users = join '', map { "$_\n" }
     "dave " . sha256_hex($KEY{dave}) . " main actions=IMAGINE,UPSCALE";
 our $Dave = "Authorization: Bearer $KEY{dave}";
 
-our $Http = <<'_EOC_';
+# each block has a zone of its own: in HUP mode zones (and their counters)
+# live on from block to block
+sub http {
+    my ($zone) = @_;
+    return <<"_EOC_";
     mj_users ../html/users;
-    mj_upstream_keys $TEST_NGINX_MJ_DIR/keys;
-    mj_zone zone=lim:1m state=off;
+    mj_upstream_keys \$TEST_NGINX_MJ_DIR/keys;
+    mj_zone zone=$zone:1m state=off;
     upstream mjsim {
-        server 127.0.0.1:$TEST_NGINX_SIM_PORT;
+        server 127.0.0.1:\$TEST_NGINX_SIM_PORT;
     }
 _EOC_
+}
 
 run_tests();
 
 __DATA__
 
 === TEST 1: submits: exactly 1 + burst pass, then 429 with Retry-After
---- http_config eval: $::Http
+--- http_config eval: ::http("lim1")
 --- user_files eval: [[users => $::Users]]
 --- config
     location /mj/ {
-        mj_gateway zone=lim;
+        mj_gateway zone=lim1;
         mj_limit_submit rate=2r/m burst=2;
         proxy_pass http://mjsim;
     }
@@ -69,11 +74,11 @@ __DATA__
 
 
 === TEST 2: polling has its own bucket: submits do not starve it, and back
---- http_config eval: $::Http
+--- http_config eval: ::http("lim2")
 --- user_files eval: [[users => $::Users]]
 --- config
     location /mj/ {
-        mj_gateway zone=lim;
+        mj_gateway zone=lim2;
         mj_limit_submit rate=1r/m burst=0;
         mj_limit_poll rate=1r/m burst=1;
         proxy_pass http://mjsim;
@@ -89,11 +94,11 @@ __DATA__
 
 
 === TEST 3: the users file overrides the defaults per user
---- http_config eval: $::Http
+--- http_config eval: ::http("lim3")
 --- user_files eval: [[users => $::Users]]
 --- config
     location /mj/ {
-        mj_gateway zone=lim;
+        mj_gateway zone=lim3;
         mj_limit_submit rate=10r/m burst=5;
         proxy_pass http://mjsim;
     }
@@ -107,11 +112,11 @@ __DATA__
 
 
 === TEST 4: a user's list of allowed actions
---- http_config eval: $::Http
+--- http_config eval: ::http("lim4")
 --- user_files eval: [[users => $::Users]]
 --- config
     location /mj/ {
-        mj_gateway zone=lim;
+        mj_gateway zone=lim4;
         proxy_pass http://mjsim;
     }
 --- more_headers eval
@@ -126,11 +131,11 @@ __DATA__
 
 
 === TEST 4b: the action is read from the endpoint's own field only
---- http_config eval: $::Http
+--- http_config eval: ::http("lim4b")
 --- user_files eval: [[users => $::Users]]
 --- config
     location /mj/ {
-        mj_gateway zone=lim;
+        mj_gateway zone=lim4b;
         proxy_pass http://mjsim;
     }
 --- more_headers eval
@@ -148,11 +153,11 @@ __DATA__
 
 
 === TEST 5: the cap on unfinished tasks; a task seen finished frees its place
---- http_config eval: $::Http
+--- http_config eval: ::http("lim5")
 --- user_files eval: [[users => $::Users]]
 --- config
     location /mj/ {
-        mj_gateway zone=lim;
+        mj_gateway zone=lim5;
         mj_limit_tasks 2;
         proxy_pass http://mjsim;
     }
@@ -170,11 +175,11 @@ __DATA__
 
 
 === TEST 6: the daily quota with costs; refused and failed submits cost nothing
---- http_config eval: $::Http
+--- http_config eval: ::http("lim6")
 --- user_files eval: [[users => $::Users]]
 --- config
     location /mj/ {
-        mj_gateway zone=lim;
+        mj_gateway zone=lim6;
         mj_quota 3;
         mj_quota_cost IMAGINE=2 SHORTEN=1;
         proxy_pass http://mjsim;
@@ -194,11 +199,11 @@ __DATA__
 
 
 === TEST 7: the refusal status is configurable, as limit_req_status is
---- http_config eval: $::Http
+--- http_config eval: ::http("lim7")
 --- user_files eval: [[users => $::Users]]
 --- config
     location /mj/ {
-        mj_gateway zone=lim;
+        mj_gateway zone=lim7;
         mj_limit_submit rate=1r/m;
         mj_limit_status 503;
         proxy_pass http://mjsim;
@@ -214,11 +219,11 @@ __DATA__
 
 
 === TEST 8: guessing keys: failures per address are limited, then even a good key waits
---- http_config eval: $::Http
+--- http_config eval: ::http("lim8")
 --- user_files eval: [[users => $::Users]]
 --- config
     location /mj/ {
-        mj_gateway zone=lim;
+        mj_gateway zone=lim8;
         mj_limit_auth rate=1r/m burst=2;
         mj_auth_log_level warn;
         proxy_pass http://mjsim;
@@ -239,11 +244,11 @@ guess-
 
 
 === TEST 9: failed key checks are logged at the level the operator chooses
---- http_config eval: $::Http
+--- http_config eval: ::http("lim9")
 --- user_files eval: [[users => $::Users]]
 --- config
     location /mj/ {
-        mj_gateway zone=lim;
+        mj_gateway zone=lim9;
         mj_auth_log_level warn;
         proxy_pass http://mjsim;
     }
@@ -261,11 +266,11 @@ guess-5
 
 
 === TEST 10: the status endpoint: JSON and Prometheus
---- http_config eval: $::Http
+--- http_config eval: ::http("lim10")
 --- user_files eval: [[users => $::Users]]
 --- config
     location /mj/ {
-        mj_gateway zone=lim;
+        mj_gateway zone=lim10;
         mj_limit_submit rate=1r/m;
         proxy_pass http://mjsim;
     }
@@ -273,7 +278,7 @@ guess-5
         allow 127.0.0.1;
         deny all;
         mj_quota 100;
-        mj_status zone=lim;
+        mj_status zone=lim10;
     }
 --- more_headers eval
 [$::Alice, $::Alice, "", ""]
@@ -283,5 +288,5 @@ guess-5
 [200, 429, 200, 200]
 --- response_body eval
 [qr/"code":\s*1,/, $::Rate,
- qr/^\{"zones":\[\{"name":"lim","size":1048576,"capacity":\d+,"tasks":1,"finished":0,"reserved":0,"evicted":0,"refused":0,"users":\d+\}\],"users":\[\{"name":"alice","requests":2,"submits":1,"rejected":\{"rate":1,"tasks":0,"quota":0,"action":0\},"unfinished":1,"tracked":1,"quota":\{"used":0,"limit":100,"left":100\}\},\{"name":"bob",.*\{"name":"carol","requests":0,.*"quota":\{"used":0,"limit":100,"left":100\}\}\]\}$/s,
- qr/mj_zone_tasks\{zone="lim"\} 1\n.*mj_user_requests_total\{user="alice"\} 2\n.*mj_user_rejected_total\{user="alice",cause="rate"\} 1\n.*mj_user_quota_left\{user="alice"\} 100\n/s]
+ qr/^\{"zones":\[\{"name":"lim10","size":1048576,"capacity":\d+,"tasks":1,"finished":0,"reserved":0,"evicted":0,"refused":0,"users":\d+\}\],"users":\[\{"name":"alice","requests":2,"submits":1,"rejected":\{"rate":1,"tasks":0,"quota":0,"action":0\},"unfinished":1,"tracked":1,"quota":\{"used":0,"limit":100,"left":100\}\},\{"name":"bob",.*\{"name":"carol","requests":0,.*"quota":\{"used":0,"limit":100,"left":100\}\}\]\}$/s,
+ qr/mj_zone_tasks\{zone="lim10"\} 1\n.*mj_user_requests_total\{user="alice"\} 2\n.*mj_user_rejected_total\{user="alice",cause="rate"\} 1\n.*mj_user_quota_left\{user="alice"\} 100\n/s]
