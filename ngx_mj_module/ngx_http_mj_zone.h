@@ -136,6 +136,12 @@ char *ngx_http_mj_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_mj_zone_init_process(ngx_cycle_t *cycle);
 void ngx_http_mj_zone_exit(ngx_cycle_t *cycle);
 
+ngx_int_t ngx_http_mj_insert_locked(ngx_http_mj_zone_sh_t *sh,
+    ngx_http_mj_task_t *rec);
+
+/* ngx_http_mj_state.c */
+void ngx_http_mj_state_restore(ngx_http_mj_zone_t *z, ngx_log_t *log);
+
 ngx_int_t ngx_http_mj_tid(ngx_http_mj_zone_t *z, ngx_str_t *id,
     ngx_http_mj_tid_t *tid);
 

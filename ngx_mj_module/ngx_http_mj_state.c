@@ -1,0 +1,423 @@
+/*
+ * ngx_http_mj_state.c: the state file that carries an mj_zone over a
+ * restart.
+ *
+ * Format version 2: a header (magic, version, record sizes, the zone's
+ * secret), blocks of task records each with its count and CRC, an empty
+ * block, then blocks of users' counters and an empty block.  Worker 0
+ * writes it every "snapshot", the master at exit: a temp file, fsync,
+ * rename.  It is read when the zone is first made; a damaged file is read
+ * up to the damage.
+ */
+
+#include "ngx_http_mj_module.h"
+
+
+#define NGX_HTTP_MJ_STATE_MAGIC   "NGXMJST1"
+#define NGX_HTTP_MJ_STATE_BLOCK   1024
+/* users' counters a block: they fit in the same buffer as a task block */
+#define NGX_HTTP_MJ_USERS_BLOCK                                              \
+    (NGX_HTTP_MJ_STATE_BLOCK * sizeof(ngx_http_mj_task_t)                    \
+     / sizeof(ngx_http_mj_ustat_t))
+
+
+typedef struct {
+    u_char                     magic[8];
+    uint32_t                   version;
+    uint32_t                   recsize;
+    u_char                     secret[16];
+    uint32_t                   crc;
+    uint32_t                   spare;
+} ngx_http_mj_state_head_t;
+
+
+typedef struct {
+    uint32_t                   n;        /* 0: the end of the file */
+    uint32_t                   crc;
+} ngx_http_mj_state_block_t;
+
+
+/* the users' section: NULL when whole, else what is wrong with it */
+static u_char *
+ngx_http_mj_state_restore_users(ngx_http_mj_zone_t *z, ngx_fd_t fd,
+    void *buf)
+{
+    ssize_t                     n;
+    ngx_uint_t                  k;
+    ngx_http_mj_ustat_t        *rec, *u;
+    ngx_http_mj_state_block_t   block;
+
+    for ( ;; ) {
+        n = ngx_read_fd(fd, &block, sizeof(block));
+
+        if (n != sizeof(block) || block.n > NGX_HTTP_MJ_USERS_BLOCK) {
+            return (u_char *) "truncated";
+        }
+
+        if (block.n == 0) {
+            return NULL;
+        }
+
+        n = ngx_read_fd(fd, buf, block.n * sizeof(ngx_http_mj_ustat_t));
+
+        if (n != (ssize_t) (block.n * sizeof(ngx_http_mj_ustat_t))) {
+            return (u_char *) "truncated";
+        }
+
+        if (ngx_crc32_long(buf, n) != block.crc) {
+            return (u_char *) "corrupt";
+        }
+
+        for (k = 0; k < block.n; k++) {
+            rec = (ngx_http_mj_ustat_t *) buf + k;
+
+            if (rec->owner == 0 || rec->nunfinished > NGX_HTTP_MJ_TRACK) {
+                continue;
+            }
+
+            u = ngx_http_mj_ustat_locked(z->sh, rec->owner, 1);
+            if (u) {
+                *u = *rec;
+            }
+        }
+    }
+}
+
+
+void
+ngx_http_mj_state_restore(ngx_http_mj_zone_t *z, ngx_log_t *log)
+{
+    ssize_t                     n;
+    ngx_fd_t                    fd;
+    ngx_uint_t                  restored, skipped, k;
+    ngx_http_mj_task_t         *recs;
+    ngx_http_mj_state_head_t    head;
+    ngx_http_mj_state_block_t   block;
+    ngx_http_mj_zone_sh_t      *sh;
+    u_char                     *why;
+
+    sh = z->sh;
+
+    fd = ngx_open_file(z->state.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_NOTICE, log, ngx_errno,
+                      "mj_zone \"%V\": no state file \"%V\" yet, "
+                      "starting empty", &z->shm_zone->shm.name, &z->state);
+        return;
+    }
+
+    recs = ngx_alloc(NGX_HTTP_MJ_STATE_BLOCK * sizeof(ngx_http_mj_task_t),
+                     log);
+    if (recs == NULL) {
+        (void) ngx_close_file(fd);
+        return;
+    }
+
+    restored = 0;
+    skipped = 0;
+    why = NULL;
+
+    n = ngx_read_fd(fd, &head, sizeof(head));
+
+    if (n != sizeof(head)
+        || ngx_memcmp(head.magic, NGX_HTTP_MJ_STATE_MAGIC, 8) != 0
+        || head.version != 2
+        || head.recsize != sizeof(ngx_http_mj_task_t)
+        || head.spare != sizeof(ngx_http_mj_ustat_t)
+        || head.crc != ngx_crc32_short(head.secret, sizeof(head.secret)))
+    {
+        why = (u_char *) "not an ngx_mj state file";
+        goto done;
+    }
+
+    ngx_memcpy(sh->secret, head.secret, sizeof(sh->secret));
+
+    for ( ;; ) {
+        n = ngx_read_fd(fd, &block, sizeof(block));
+
+        if (n != sizeof(block) || block.n > NGX_HTTP_MJ_STATE_BLOCK) {
+            why = (u_char *) "truncated";
+            break;
+        }
+
+        if (block.n == 0) {
+            why = ngx_http_mj_state_restore_users(z, fd, recs);
+            break;
+        }
+
+        n = ngx_read_fd(fd, recs, block.n * sizeof(ngx_http_mj_task_t));
+
+        if (n != (ssize_t) (block.n * sizeof(ngx_http_mj_task_t))) {
+            why = (u_char *) "truncated";
+            break;
+        }
+
+        if (ngx_crc32_long((u_char *) recs, n) != block.crc) {
+            why = (u_char *) "corrupt";
+            break;
+        }
+
+        for (k = 0; k < block.n; k++) {
+            if (recs[k].owner == 0 || recs[k].status > NGX_HTTP_MJ_ST_CANCEL
+                || ngx_http_mj_insert_locked(sh, &recs[k]) != NGX_OK)
+            {
+                skipped++;
+                continue;
+            }
+
+            restored++;
+        }
+    }
+
+done:
+
+    if (why) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "mj_zone \"%V\": state file \"%V\" is %s; restored "
+                      "the %ui tasks before the damage",
+                      &z->shm_zone->shm.name, &z->state, why, restored);
+
+    } else {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "mj_zone \"%V\": restored %ui tasks from \"%V\"",
+                      &z->shm_zone->shm.name, restored, &z->state);
+    }
+
+    if (skipped) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "mj_zone \"%V\": %ui tasks of the state file did not "
+                      "fit or were invalid", &z->shm_zone->shm.name, skipped);
+    }
+
+    ngx_free(recs);
+    (void) ngx_close_file(fd);
+}
+
+
+/*
+ * Copy the table out a block at a time, so the lock is held for a short
+ * memcpy only, and replace the state file atomically.
+ */
+static void
+ngx_http_mj_state_write(ngx_http_mj_zone_t *z, ngx_log_t *log)
+{
+    u_char                     *tmp;
+    ngx_fd_t                    fd;
+    ngx_uint_t                  i, k, total;
+    ngx_http_mj_task_t         *recs;
+    ngx_http_mj_state_head_t    head;
+    ngx_http_mj_state_block_t   block;
+    ngx_http_mj_zone_sh_t      *sh;
+
+    if (z->state.len == 0 || z->sh == NULL) {
+        return;
+    }
+
+    sh = z->sh;
+
+    tmp = ngx_alloc(z->state.len + sizeof(".tmp.") + NGX_INT_T_LEN, log);
+    recs = ngx_alloc(NGX_HTTP_MJ_STATE_BLOCK * sizeof(ngx_http_mj_task_t),
+                     log);
+    if (tmp == NULL || recs == NULL) {
+        goto free;
+    }
+
+    ngx_sprintf(tmp, "%V.tmp.%P%Z", &z->state, ngx_pid);
+
+    fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE, 0600);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_open_file_n " \"%s\" failed", tmp);
+        goto free;
+    }
+
+    ngx_memzero(&head, sizeof(head));
+    ngx_memcpy(head.magic, NGX_HTTP_MJ_STATE_MAGIC, 8);
+    head.version = 2;
+    head.recsize = sizeof(ngx_http_mj_task_t);
+    head.spare = sizeof(ngx_http_mj_ustat_t);
+    ngx_memcpy(head.secret, sh->secret, sizeof(head.secret));
+    head.crc = ngx_crc32_short(head.secret, sizeof(head.secret));
+
+    if (ngx_write_fd(fd, &head, sizeof(head)) != sizeof(head)) {
+        goto failed;
+    }
+
+    total = 0;
+    i = 0;
+
+    do {
+        k = 0;
+
+        ngx_shmtx_lock(&z->shpool->mutex);
+
+        for ( /* void */ ; i < sh->nslots && k < NGX_HTTP_MJ_STATE_BLOCK;
+             i++)
+        {
+            if (sh->tasks[i].owner) {
+                recs[k++] = sh->tasks[i];
+            }
+        }
+
+        ngx_shmtx_unlock(&z->shpool->mutex);
+
+        block.n = (uint32_t) k;
+        block.crc = ngx_crc32_long((u_char *) recs,
+                                   k * sizeof(ngx_http_mj_task_t));
+
+        if (ngx_write_fd(fd, &block, sizeof(block)) != sizeof(block)
+            || (k && ngx_write_fd(fd, recs, k * sizeof(ngx_http_mj_task_t))
+                     != (ssize_t) (k * sizeof(ngx_http_mj_task_t))))
+        {
+            goto failed;
+        }
+
+        total += k;
+
+    } while (k);
+
+    /* then the users' counters, the same way */
+    i = 0;
+
+    do {
+        k = 0;
+
+        ngx_shmtx_lock(&z->shpool->mutex);
+
+        for ( /* void */ ; i < sh->nusers && k < NGX_HTTP_MJ_USERS_BLOCK;
+             i++)
+        {
+            if (sh->users[i].owner) {
+                ngx_memcpy((u_char *) recs + k * sizeof(ngx_http_mj_ustat_t),
+                           &sh->users[i], sizeof(ngx_http_mj_ustat_t));
+                k++;
+            }
+        }
+
+        ngx_shmtx_unlock(&z->shpool->mutex);
+
+        block.n = (uint32_t) k;
+        block.crc = ngx_crc32_long((u_char *) recs,
+                                   k * sizeof(ngx_http_mj_ustat_t));
+
+        if (ngx_write_fd(fd, &block, sizeof(block)) != sizeof(block)
+            || (k && ngx_write_fd(fd, recs, k * sizeof(ngx_http_mj_ustat_t))
+                     != (ssize_t) (k * sizeof(ngx_http_mj_ustat_t))))
+        {
+            goto failed;
+        }
+
+    } while (k);
+
+    if (fsync(fd) == -1) {
+        goto failed;
+    }
+
+    (void) ngx_close_file(fd);
+
+    if (ngx_rename_file(tmp, z->state.data) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_rename_file_n " \"%s\" to \"%V\" failed",
+                      tmp, &z->state);
+        (void) ngx_delete_file(tmp);
+        goto free;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "mj_zone: wrote %ui tasks to \"%V\"", total, &z->state);
+
+    goto free;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                  "mj_zone \"%V\": writing \"%s\" failed",
+                  &z->shm_zone->shm.name, tmp);
+    (void) ngx_close_file(fd);
+    (void) ngx_delete_file(tmp);
+
+free:
+
+    if (tmp) {
+        ngx_free(tmp);
+    }
+
+    if (recs) {
+        ngx_free(recs);
+    }
+}
+
+
+static void
+ngx_http_mj_snapshot_handler(ngx_event_t *ev)
+{
+    ngx_http_mj_zone_t  *z = ev->data;
+
+    ngx_http_mj_state_write(z, ev->log);
+
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_add_timer(ev, z->snapshot);
+    }
+}
+
+
+/* worker 0 snapshots every zone with a state file */
+ngx_int_t
+ngx_http_mj_zone_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                 i;
+    ngx_http_mj_zone_t       **zp, *z;
+    ngx_http_mj_main_conf_t   *mmcf;
+
+    if ((ngx_process != NGX_PROCESS_WORKER
+         && ngx_process != NGX_PROCESS_SINGLE)
+        || ngx_worker != 0)
+    {
+        return NGX_OK;
+    }
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_mj_module);
+    if (mmcf == NULL) {
+        return NGX_OK;
+    }
+
+    zp = mmcf->zones.elts;
+
+    for (i = 0; i < mmcf->zones.nelts; i++) {
+        z = zp[i];
+
+        if (z->state.len == 0) {
+            continue;
+        }
+
+        z->timer.handler = ngx_http_mj_snapshot_handler;
+        z->timer.data = z;
+        z->timer.log = cycle->log;
+        z->timer.cancelable = 1;
+
+        ngx_add_timer(&z->timer, z->snapshot);
+    }
+
+    return NGX_OK;
+}
+
+
+/* at exit: the master (or a single process) writes the final snapshot */
+void
+ngx_http_mj_zone_exit(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                 i;
+    ngx_http_mj_zone_t       **zp;
+    ngx_http_mj_main_conf_t   *mmcf;
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_mj_module);
+    if (mmcf == NULL) {
+        return;
+    }
+
+    zp = mmcf->zones.elts;
+
+    for (i = 0; i < mmcf->zones.nelts; i++) {
+        ngx_http_mj_state_write(zp[i], cycle->log);
+    }
+}
