@@ -88,6 +88,21 @@ write_file($conf, $text);
 isnt $rc, 0, 'a state folder that cannot be made fails nginx -t';
 like $out, qr{mkdir\(\) "/nonexistent-mj/state" failed}, 'and names it';
 
+# a gateway location must name its ownership zone
+$text = $ng->conf_text;
+$text =~ s{mj_gateway zone=mj;}{mj_gateway on;};
+write_file($conf, $text);
+($rc, $out) = $ng->run('-t');
+isnt $rc, 0, 'mj_gateway without a zone fails nginx -t';
+like $out, qr/"mj_gateway" takes "zone=NAME" \(an "mj_zone" that records task owners\) or "off", not "on" in \S+:\d+/,
+     'and says so, with file and line';
+$text = $ng->conf_text;
+$text =~ s{mj_gateway zone=mj;}{mj_gateway zone=nosuchzone;};
+write_file($conf, $text);
+($rc, $out) = $ng->run('-t');
+isnt $rc, 0, 'an unknown zone fails nginx -t';
+like $out, qr/unknown mj_zone "nosuchzone"/, 'and names it';
+
 # mj_gateway without mj_users names the problem
 write_file($conf, join "\n", grep { !/mj_users|mj_upstream_keys/ } split /\n/, $ng->conf_text);
 ($rc, $out) = $ng->run('-t');
