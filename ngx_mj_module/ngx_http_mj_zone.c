@@ -219,12 +219,14 @@ static ngx_uint_t
 ngx_http_mj_evict(ngx_http_mj_zone_t *z, ngx_log_t *log)
 {
     time_t                  now, oldest;
-    ngx_uint_t              n, i, victim;
+    ngx_uint_t              n, i, victim, aged, batch;
     ngx_http_mj_task_t     *t;
     ngx_http_mj_zone_sh_t  *sh;
 
     sh = z->sh;
     now = ngx_time();
+    oldest = now;
+    aged = 0;
     victim = NGX_ERROR;
 
     if (sh->finished) {
@@ -240,8 +242,6 @@ ngx_http_mj_evict(ngx_http_mj_zone_t *z, ngx_log_t *log)
         }
 
     } else if (now >= sh->young_until) {
-        oldest = now;
-
         for (i = 0; i < sh->nslots; i++) {
             t = &sh->tasks[i];
             if (t->owner && (time_t) t->created < oldest) {
@@ -255,6 +255,8 @@ ngx_http_mj_evict(ngx_http_mj_zone_t *z, ngx_log_t *log)
             sh->young_until = oldest + z->max_age;
             victim = NGX_ERROR;
         }
+
+        aged = 1;
     }
 
     if (victim == (ngx_uint_t) NGX_ERROR) {
@@ -271,6 +273,32 @@ ngx_http_mj_evict(ngx_http_mj_zone_t *z, ngx_log_t *log)
 
     ngx_http_mj_delete(sh, victim);
     sh->evicted++;
+
+    if (aged) {
+        /*
+         * Finding the oldest took a pass over the whole table: let a few
+         * more tasks of that second go too (a 64th of the zone, 64 at
+         * most), so that the submits after this one find room without a
+         * pass each.
+         */
+        batch = ngx_min(64, sh->max / 64);
+
+        for (i = victim, n = 0; i < sh->nslots && n < batch; /* void */ ) {
+            t = &sh->tasks[i];
+
+            if (t->owner && (time_t) t->created == oldest
+                && !ngx_http_mj_finished(t->status))
+            {
+                /* the slot takes the next entry of its chain: look again */
+                ngx_http_mj_delete(sh, i);
+                sh->evicted++;
+                n++;
+                continue;
+            }
+
+            i++;
+        }
+    }
 
     return 1;
 }
