@@ -12,15 +12,8 @@ add_block_preprocessor(\&MJTest::defaults);
 # the matrix's tasks never finish ("stuck"): let the upstream queue them all
 sim_config({queue_slots => 100000});
 
-our $Loc = <<'_EOC_';
-    location /mj/ {
-        mj_gateway zone=mj;
-        proxy_pass http://mjsim;
-    }
-    location /sim/ {
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SIM_PORT/_sim/;
-    }
-_EOC_
+# the gateway in front of the simulated upstream, and its control endpoints
+our $Loc = $MJTest::LOC;
 
 our $NotFound = qq[{"code":3,"description":"task not found"}\n];
 our $BadId = qq[{"code":4,"description":"invalid task id: 1 to 64 characters of A-Z, a-z, 0-9, \\"_\\" and \\"-\\""}\n];

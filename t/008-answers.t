@@ -9,15 +9,8 @@ use MJTest;
 no_shuffle();
 add_block_preprocessor(\&MJTest::defaults);
 
-our $Loc = <<'_EOC_';
-    location /mj/ {
-        mj_gateway zone=mj;
-        proxy_pass http://mjsim;
-    }
-    location /sim/ {
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SIM_PORT/_sim/;
-    }
-_EOC_
+# the gateway in front of the simulated upstream, and its control endpoints
+our $Loc = $MJTest::LOC;
 
 our $Alice = "Authorization: Bearer $KEY{alice}";
 our $NotFound = qq[{"code":3,"description":"task not found"}\n];

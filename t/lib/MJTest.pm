@@ -104,6 +104,18 @@ our $HTTP_CONFIG = <<'_EOC_';
     }
 _EOC_
 
+# a gateway location in front of "mjsim", and /sim/ for the simulated
+# upstream's control endpoints (reset, seen, last, requests, mode, config)
+our $LOC = <<'_EOC_';
+    location /mj/ {
+        mj_gateway zone=mj;
+        proxy_pass http://mjsim;
+    }
+    location /sim/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SIM_PORT/_sim/;
+    }
+_EOC_
+
 # Blocks get the users, keys and the "mjsim" upstream unless they say
 # otherwise, and log at info: nginx logs request headers (keys included)
 # at debug, which the leak checks must not see.
