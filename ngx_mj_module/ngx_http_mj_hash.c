@@ -41,3 +41,19 @@ ngx_http_mj_sha256(const u_char *prefix, size_t plen, const u_char *data,
 
     return NGX_OK;
 }
+
+
+/* at a process's exit: the module may be unloaded, its pointers with it */
+void
+ngx_http_mj_hash_done(void)
+{
+    if (ngx_http_mj_sha256_ctx) {
+        EVP_MD_CTX_free(ngx_http_mj_sha256_ctx);
+        ngx_http_mj_sha256_ctx = NULL;
+    }
+
+    if (ngx_http_mj_sha256_md) {
+        EVP_MD_free(ngx_http_mj_sha256_md);
+        ngx_http_mj_sha256_md = NULL;
+    }
+}

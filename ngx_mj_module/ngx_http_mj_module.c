@@ -26,6 +26,7 @@ static char *ngx_http_mj_gateway(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_mj_allow_notify_hook(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_mj_init(ngx_conf_t *cf);
+static void ngx_http_mj_exit_process(ngx_cycle_t *cycle);
 static void ngx_http_mj_exit_master(ngx_cycle_t *cycle);
 
 
@@ -179,7 +180,7 @@ ngx_module_t  ngx_http_mj_module = {
     ngx_http_mj_zone_init_process,         /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_mj_exit_process,              /* exit process */
     ngx_http_mj_exit_master,               /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -636,9 +637,17 @@ ngx_http_mj_allow_notify_hook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static void
+ngx_http_mj_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_mj_hash_done();
+}
+
+
+static void
 ngx_http_mj_exit_master(ngx_cycle_t *cycle)
 {
     ngx_http_mj_zone_exit(cycle);
+    ngx_http_mj_hash_done();
 }
 
 

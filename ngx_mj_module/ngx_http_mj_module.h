@@ -218,6 +218,7 @@ char *ngx_http_mj_status_slot(ngx_conf_t *cf, ngx_command_t *cmd,
 /* ngx_http_mj_hash.c */
 ngx_int_t ngx_http_mj_sha256(const u_char *prefix, size_t plen,
     const u_char *data, size_t len, u_char *out);
+void ngx_http_mj_hash_done(void);
 
 /* ngx_http_mj_json.c */
 ngx_int_t ngx_http_mj_error_json(ngx_http_request_t *r, ngx_str_t *out,
