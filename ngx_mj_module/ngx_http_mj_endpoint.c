@@ -144,8 +144,7 @@ ngx_http_mj_classify(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
         if (!ngx_http_mj_valid_task_id(p, slash - p)) {
             return ngx_http_mj_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
                                     NGX_HTTP_MJ_CODE_INVALID,
-                                    "invalid task id: 1 to 64 characters "
-                                    "of A-Z, a-z, 0-9, \"_\" and \"-\"");
+                                    NGX_HTTP_MJ_BAD_TASK_ID);
         }
 
         ctx->task_id.data = p;

@@ -498,7 +498,7 @@ ngx_http_mj_hold(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
             continue;
         }
 
-        held = ctx->held ? ctx->held->buf : NULL;
+        held = ctx->held;
 
         if (ctx->held_size + size > max) {
             ctx->hold = 0;
@@ -524,18 +524,12 @@ ngx_http_mj_hold(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
             }
 
             if (held == NULL) {
-                ctx->held = ngx_alloc_chain_link(r->pool);
-                if (ctx->held == NULL) {
-                    return NGX_ERROR;
-                }
-
-                ctx->held->next = NULL;
                 held = ngx_calloc_buf(r->pool);
                 if (held == NULL) {
                     return NGX_ERROR;
                 }
 
-                ctx->held->buf = held;
+                ctx->held = held;
 
             } else {
                 ngx_memcpy(p, held->pos, held->last - held->pos);
@@ -572,7 +566,7 @@ ngx_http_mj_hold(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 
     ctx->hold = 0;
 
-    p = ctx->held ? ctx->held->buf->pos : (u_char *) "";
+    p = ctx->held ? ctx->held->pos : (u_char *) "";
     size = ctx->held_size;
 
     if (ctx->endpoint->flags & NGX_HTTP_MJ_EP_LIST) {

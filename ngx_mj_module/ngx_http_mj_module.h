@@ -25,6 +25,8 @@
 
 
 #define NGX_HTTP_MJ_TASK_ID_MAX  64
+#define NGX_HTTP_MJ_BAD_TASK_ID                                              \
+    "invalid task id: 1 to 64 characters of A-Z, a-z, 0-9, \"_\" and \"-\""
 
 /* contract codes (`code` in every JSON answer) */
 #define NGX_HTTP_MJ_CODE_NOT_FOUND   3
@@ -148,8 +150,7 @@ typedef struct {
     ngx_http_mj_tid_t          tid;        /* task_id as the zone keys it */
 
     /* the response as it is read: see ngx_http_mj_filter.c */
-    ngx_chain_t               *held;
-    ngx_chain_t              **held_last;
+    ngx_buf_t                 *held;
     size_t                     held_size;
     ngx_http_mj_scan_t        *scan;
 
