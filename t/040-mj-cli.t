@@ -59,7 +59,7 @@ sub count_log {
 
 # a finished grid, its upscale, and their image files
 my $r = mj(qw(imagine a lighthouse --wait -o), "$tmp/grid.png");
-is $r->{rc}, 0, 'imagine --wait' or diag $r->{err};
+is $r->{rc}, 0, 'imagine --wait' or diag tool_diag($r, $ng);
 my ($grid) = $r->{out} =~ /^id:\s+(\d+)$/m;
 like $r->{out}, qr/^image:\s+http\S+\/images\/$grid\.png$/m, 'an image URL';
 like $r->{err}, qr/saved \Q$tmp\E\/grid\.png \(\d+ bytes\)/, 'the image is saved';
@@ -106,7 +106,7 @@ is count_log(qr{/r429/}) - $t0, 3, 'three requests';
 sim_config({queue_slots => 1000, time_scale => 0.1});
 $r = mj({MJ_API_KEY => $gus}, qw(imagine a slow fox --wait));
 sim_config({queue_slots => 1000, time_scale => 0.01});
-is $r->{rc}, 0, "imagine through the gateway's poll limit" or diag $r->{err};
+is $r->{rc}, 0, "imagine through the gateway's poll limit" or diag tool_diag($r, $ng);
 like $r->{err}, qr/HTTP 429, retry 1 of 5 in 1 s/, 'a poll waited out a 429';
 like $r->{out}, qr/^status:\s+SUCCESS/m, 'and the task finished';
 ok $r->{time} >= 1, sprintf('after 1 s at least (%.1f s)', $r->{time});
@@ -121,7 +121,7 @@ is count_log(qr{/r500/}) - $t0, 1, 'a submit is not retried';
 sim_mode('503', 2, '/fetch');
 $r = mj(qw(imagine a patient fox --wait));
 sim_mode();
-is $r->{rc}, 0, 'imagine --wait through two 503s' or diag $r->{err};
+is $r->{rc}, 0, 'imagine --wait through two 503s' or diag tool_diag($r, $ng);
 is scalar(() = $r->{err} =~ /HTTP 5\d\d, retry \d of 5/g), 2, 'two polls retried';
 like $r->{out}, qr/^status:\s+SUCCESS/m, 'then the task finished';
 
@@ -177,7 +177,7 @@ is $r->{rc}, 4, 'an action on an unknown task: exit 4';
 
 # U1, then a custom zoom that needs a modal step (code 21)
 $r = mj('action', $grid, 'u1', '--wait');
-is $r->{rc}, 0, 'action u1 --wait (labels match in any case)' or diag $r->{err};
+is $r->{rc}, 0, 'action u1 --wait (labels match in any case)' or diag tool_diag($r, $ng);
 my ($upscale) = $r->{out} =~ /^id:\s+(\d+)$/m;
 like $r->{out}, qr/^buttons:\s+Vary \(Subtle\), .*Custom Zoom, pan_left/m,
      'an upscale has its own buttons';
@@ -188,7 +188,7 @@ ok $modal, 'prints the modal task id, without waiting';
 like $r->{err}, qr/task $modal needs a modal step: mj modal $modal \[PROMPT\]/,
      'and says what to do';
 $r = mj('modal', $modal, 'a', 'wider', 'view', '--wait');
-is $r->{rc}, 0, 'modal --wait' or diag $r->{err};
+is $r->{rc}, 0, 'modal --wait' or diag tool_diag($r, $ng);
 like $r->{out}, qr/^action:\s+ZOOM$/m, 'a zoom';
 like $r->{out}, qr/^status:\s+SUCCESS/m, 'that finished';
 
@@ -196,7 +196,7 @@ like $r->{out}, qr/^status:\s+SUCCESS/m, 'that finished';
 
 $r = mj('blend', "$tmp/grid.png", "$tmp/grid.png", '--dimensions', 'PORTRAIT',
         '--wait');
-is $r->{rc}, 0, 'blend --wait' or diag $r->{err};
+is $r->{rc}, 0, 'blend --wait' or diag tool_diag($r, $ng);
 like $r->{out}, qr/^action:\s+BLEND$/m, 'a blend';
 $r = mj('blend', "$tmp/grid.png");
 is $r->{rc}, 2, 'blend needs two images';
@@ -206,15 +206,15 @@ $r = mj('describe', "$tmp/text.png");
 is $r->{rc}, 2, 'describe: a file that is no image is refused';
 like $r->{err}, qr/not a PNG, JPEG, GIF or WebP image/, 'and says so';
 $r = mj('describe', "$tmp/grid.png", '--wait');
-is $r->{rc}, 0, 'describe --wait' or diag $r->{err};
+is $r->{rc}, 0, 'describe --wait' or diag tool_diag($r, $ng);
 like $r->{out}, qr/^text:\s+\S/m, 'shows the text';
 $r = mj(qw(shorten a very long and winding prompt --wait));
-is $r->{rc}, 0, 'shorten --wait' or diag $r->{err};
+is $r->{rc}, 0, 'shorten --wait' or diag tool_diag($r, $ng);
 like $r->{out}, qr/^text:\s+\S/m, 'shows the text';
 $r = mj('imagine', 'a', 'fox', '--image', "$tmp/grid.png", '--bot', 'NIJI_JOURNEY');
-is $r->{rc}, 0, 'imagine --image --bot' or diag $r->{err};
+is $r->{rc}, 0, 'imagine --image --bot' or diag tool_diag($r, $ng);
 $r = mj(qw(imagine -- a fox --ar 16:9));
-is $r->{rc}, 0, 'imagine -- PROMPT with parameters' or diag $r->{err};
+is $r->{rc}, 0, 'imagine -- PROMPT with parameters' or diag tool_diag($r, $ng);
 like sim_last()->{body}, qr/"prompt":"a fox --ar 16:9"/, 'sends them in the prompt';
 $r = mj(qw(imagine a fox --ar 16:9));
 is $r->{rc}, 2, 'without --, they are options mj does not know';

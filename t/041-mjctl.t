@@ -70,7 +70,7 @@ sub mj {
 
 # add a user, reload, and use the key
 my $r = ctl_reload(qw(user add frank --upstream main));
-is $r->{rc}, 0, 'user add' or diag $r->{err};
+is $r->{rc}, 0, 'user add' or diag tool_diag($r, $ng);
 like $r->{out}, qr/\Amj-[A-Za-z0-9_-]{43}\n\z/, 'the key is printed, alone';
 like $r->{err}, qr/nginx reloaded/, 'nginx reloaded';
 chomp(my $key = $r->{out});
@@ -82,7 +82,7 @@ like $text, qr/^alice \S+ main$/m, 'the other users are kept';
 
 my $out = File::Temp->new(SUFFIX => '.png');
 $r = mj($key, qw(imagine a lighthouse --wait -o), "$out");
-is $r->{rc}, 0, 'mj imagine --wait with the new key' or diag $r->{err};
+is $r->{rc}, 0, 'mj imagine --wait with the new key' or diag tool_diag($r, $ng);
 like $r->{out}, qr/^status:\s+SUCCESS 100%$/m, 'the task succeeded';
 like $r->{out}, qr/^buttons:\s+U1, U2, U3, U4, reroll, V1, V2, V3, V4$/m,
      'its buttons are shown';
@@ -91,13 +91,13 @@ ok $grid, "task id $grid";
 is substr(slurp("$out") // '', 0, 8), "\x89PNG\r\n\x1a\n", '-o saved a PNG';
 
 $r = mj($key, 'action', $grid, 'U1', '--wait');
-is $r->{rc}, 0, 'mj action U1 --wait' or diag $r->{err};
+is $r->{rc}, 0, 'mj action U1 --wait' or diag tool_diag($r, $ng);
 like $r->{out}, qr/^action:\s+UPSCALE$/m, 'an upscale';
 like $r->{out}, qr/^status:\s+SUCCESS/m, 'that succeeded';
 
 # rotate: the old key is refused, the new one works and keeps the tasks
 $r = ctl_reload(qw(user rotate frank));
-is $r->{rc}, 0, 'user rotate' or diag $r->{err};
+is $r->{rc}, 0, 'user rotate' or diag tool_diag($r, $ng);
 chomp(my $new = $r->{out});
 like $new, qr/\Amj-[A-Za-z0-9_-]{43}\z/, 'a new key is printed';
 isnt $new, $key, 'another key';
@@ -106,7 +106,7 @@ $r = mj($key, 'fetch', $grid);
 is $r->{rc}, 3, 'the old key is refused (exit 3)';
 like $r->{err}, qr/HTTP 401/, 'with a 401';
 $r = mj($new, 'fetch', $grid);
-is $r->{rc}, 0, 'the new key works, and frank keeps his tasks' or diag $r->{err};
+is $r->{rc}, 0, 'the new key works, and frank keeps his tasks' or diag tool_diag($r, $ng);
 
 # disable, enable
 $r = ctl_reload(qw(user disable frank));
@@ -121,7 +121,7 @@ is mj($new, 'fetch', $grid)->{rc}, 0, 'an enabled user works again';
 
 # revoke
 $r = ctl_reload(qw(user revoke frank));
-is $r->{rc}, 0, 'user revoke' or diag $r->{err};
+is $r->{rc}, 0, 'user revoke' or diag tool_diag($r, $ng);
 unlike slurp($users), qr/^frank /m, 'the line is gone';
 $r = mj($new, 'fetch', $grid);
 is $r->{rc}, 3, 'a revoked user is refused (exit 3)';
@@ -153,7 +153,7 @@ $gina = qr/^$gina$/m;
 $r = ctl(qw(user add gina --upstream main --rate 10r/m --burst 2),
          qw(--poll-rate 120r/m --tasks 4 --quota 50 --disabled),
          '--actions', 'imagine,upscale');
-is $r->{rc}, 0, 'user add with settings' or diag $r->{err};
+is $r->{rc}, 0, 'user add with settings' or diag tool_diag($r, $ng);
 like slurp($users), $gina,
      'the settings are written';
 $r = ctl(qw(user rotate gina));
@@ -214,7 +214,7 @@ chown 0, 0, $users if $> == 0;
 
 # check: good files
 $r = ctl(qw(check));
-is $r->{rc}, 0, 'check: the files are good' or diag $r->{err};
+is $r->{rc}, 0, 'check: the files are good' or diag tool_diag($r, $ng);
 like $r->{out}, qr/^\Q$users\E: \d+ users, ok$/m, 'users ok';
 like $r->{out}, qr/^\Q$dir\E\/keys: 3 upstream keys, ok$/m, 'keys ok';
 
@@ -267,7 +267,7 @@ ctl(qw(user revoke hank));
 
 # status: the gateway's counters as tables
 $r = run_tool({}, 'mjctl', 'status', '--url', $ng->url . '/mj-status');
-is $r->{rc}, 0, 'status' or diag $r->{err};
+is $r->{rc}, 0, 'status' or diag tool_diag($r, $ng);
 like $r->{out},
      qr/^ZONE\s+SIZE\s+CAPACITY\s+TASKS\s+FINISHED\s+RESERVED\s+EVICTED\s+REFUSED$/m,
      'the zones table';
@@ -288,7 +288,7 @@ like $r->{err}, qr/cannot reach/, 'and says so';
 
 # the module's own status endpoint
 $r = run_tool({}, 'mjctl', 'status', '--url', $ng->url . '/mj-status-live');
-is $r->{rc}, 0, 'status of the gateway' or diag $r->{err};
+is $r->{rc}, 0, 'status of the gateway' or diag tool_diag($r, $ng);
 like $r->{out}, qr/^mj\s+1048576\s+\d+\s+[1-9]\d*\s/m, 'its zone, with tasks';
 like $r->{out}, qr/^alice(\s+\d+){9}\s+-\s+-$/m, 'its users';
 

@@ -178,6 +178,14 @@ sub error_log {
     return <$fh>;
 }
 
+# the last lines of the error log, for a failed test's diag
+sub log_tail {
+    my ($self, $n) = @_;
+    my @l = split /\n/, $self->error_log;
+    splice @l, 0, @l - ($n // 15) if @l > ($n // 15);
+    return join '', map { "error.log: $_\n" } @l;
+}
+
 sub request {
     my ($self, $method, $path, $headers, $body) = @_;
     my %opt = (headers => $headers || {});

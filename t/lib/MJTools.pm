@@ -19,7 +19,7 @@ use Time::HiRes ();
 use MJSim ();
 use MJNginx ();
 
-our @EXPORT = qw(tool run_tool wait_reloaded);
+our @EXPORT = qw(tool run_tool tool_diag wait_reloaded);
 
 sub tool { MJSim::sim_root() . "/build/tools/$_[0]" }
 
@@ -66,6 +66,14 @@ sub run_tool {
 
     return { rc => $rc, out => _slurp($out), err => _slurp($err),
              time => Time::HiRes::time() - $t0 };
+}
+
+# what a failed run_tool check prints: exit code, time, stderr, and the
+# tail of the gateway's error log when there is one
+sub tool_diag {
+    my ($r, $ng) = @_;
+    return sprintf("rc %d after %.2fs\n%s", $r->{rc}, $r->{time}, $r->{err})
+        . ($ng ? $ng->log_tail : '');
 }
 
 # after a reload the tools started: wait until none of the old workers is
