@@ -164,6 +164,17 @@ for my $t (@q[0, 1]) {
 }
 sim_config({queue_slots => 1000});
 
+# --wait-max: a task that never ends is given up, with the way back
+$r = mj(qw(imagine a stuck owl --wait --wait-max 0.3));
+is $r->{rc}, 8, '--wait-max: a stuck task is given up (exit 8)';
+like $r->{err}, qr/task (\d+) is still SUBMITTED after 0\.3 s \(--wait-max\): mj fetch \1 --wait$/m,
+     'saying how to wait again';
+cmp_ok $r->{time}, '<', 5, 'soon';
+if ($r->{err} =~ /task (\d+) is still/) {
+    $ng->post("/mj/task/$1/cancel", {Authorization => "Bearer $KEY{alice}"}, '{}');
+}
+is mj(qw(fetch 1 --wait-max 0))->{rc}, 2, '--wait-max 0 is a usage error';
+
 $r = mj('action', $grid, 'MJ::JOB::upsample::9::nohash');
 is $r->{rc}, 1, 'a customId that is no button: exit 1';
 like $r->{err}, qr/refused \(code 4: /, 'code 4';

@@ -37,6 +37,7 @@ static const char  mjc_usage[] =
     "                     arguments)\n"
     "  -w, --wait         poll the task until it ends, then show it\n"
     "  --interval SEC     seconds between polls (3)\n"
+    "  --wait-max SEC     give up a --wait after SEC seconds (3600)\n"
     "  -o, --output FILE  save the task's image to FILE\n"
     "  --json             print the gateway's JSON answers\n"
     "  --timeout SEC      seconds a request may take (30)\n"
@@ -59,7 +60,7 @@ static const char  mjc_usage[] =
 enum {
     MJC_OPT_BASE = 256, MJC_OPT_KEY, MJC_OPT_INTERVAL, MJC_OPT_JSON,
     MJC_OPT_TIMEOUT, MJC_OPT_RETRIES, MJC_OPT_IMAGE, MJC_OPT_DIMENSIONS,
-    MJC_OPT_BOT, MJC_OPT_MASK
+    MJC_OPT_BOT, MJC_OPT_MASK, MJC_OPT_WAIT_MAX
 };
 
 
@@ -68,6 +69,7 @@ static const struct option  mjc_options[] = {
     { "key",        required_argument, NULL, MJC_OPT_KEY },
     { "wait",       no_argument,       NULL, 'w' },
     { "interval",   required_argument, NULL, MJC_OPT_INTERVAL },
+    { "wait-max",   required_argument, NULL, MJC_OPT_WAIT_MAX },
     { "output",     required_argument, NULL, 'o' },
     { "json",       no_argument,       NULL, MJC_OPT_JSON },
     { "timeout",    required_argument, NULL, MJC_OPT_TIMEOUT },
@@ -125,6 +127,7 @@ main(int argc, char **argv)
     cf.key = mjc_env("MJ_API_KEY");
     cf.timeout = 30;
     cf.interval = 3;
+    cf.wait_max = 3600;
     cf.retries = 5;
     cf.images = images;
 
@@ -141,6 +144,9 @@ main(int argc, char **argv)
             break;
         case MJC_OPT_INTERVAL:
             cf.interval = mjc_number("interval", optarg, 0.01, 3600);
+            break;
+        case MJC_OPT_WAIT_MAX:
+            cf.wait_max = mjc_number("wait-max", optarg, 0.1, 7 * 86400);
             break;
         case 'o':
             cf.output = optarg;

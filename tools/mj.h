@@ -32,6 +32,7 @@ typedef struct {
     const char    *key;         /* MJ_API_KEY */
     double         timeout;     /* seconds a request may take */
     double         interval;    /* seconds between polls */
+    double         wait_max;    /* seconds a --wait polls at most */
     int            retries;     /* of one request, on 429 (5xx: polls) */
     int            wait;
     int            json;

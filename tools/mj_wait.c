@@ -63,6 +63,7 @@ mjc_wait(const mjc_conf_t *cf, const char *id)
 {
     int           rc, tty;
     char          path[128], what[96], last[32];
+    double        deadline;
     const char   *status;
     mjc_answer_t  a;
 
@@ -70,6 +71,7 @@ mjc_wait(const mjc_conf_t *cf, const char *id)
     snprintf(what, sizeof(what), "task %s", id);
     tty = isatty(STDERR_FILENO);
     last[0] = '\0';
+    deadline = tl_now() + cf->wait_max;
 
     for ( ;; ) {
         rc = mjc_call(cf, "GET", path, NULL, 0, MJC_POLL, what, &a);
@@ -98,6 +100,14 @@ mjc_wait(const mjc_conf_t *cf, const char *id)
             }
 
             rc = mjc_task_done(cf, &a, 1);
+            break;
+        }
+
+        /* the task goes on: say how to pick the wait up again */
+        if (tl_now() + cf->interval > deadline) {
+            tl_err("task %s is still %s after %g s (--wait-max): "
+                   "mj fetch %s --wait", id, status, cf->wait_max, id);
+            rc = MJ_EXIT_TIMEOUT;
             break;
         }
 
