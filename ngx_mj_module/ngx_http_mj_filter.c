@@ -365,8 +365,9 @@ ngx_http_mj_submit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
         ctx->task_id = o->result;
         ctx->reserved = 0;
 
-        (void) ngx_http_mj_task_commit(ctx->zone, &tid, ctx->user->owner,
-                                       ctx->ukey->ident, ctx->action,
+        (void) ngx_http_mj_task_commit(ctx->zone, &ctx->pending, &tid,
+                                       ctx->user->owner, ctx->ukey->ident,
+                                       ctx->action,
                                        code == 21 ? NGX_HTTP_MJ_ST_MODAL
                                                   : NGX_HTTP_MJ_ST_UNKNOWN,
                                        r->connection->log);
@@ -377,7 +378,7 @@ ngx_http_mj_submit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     } else {
         if (ctx->reserved) {
             ctx->reserved = 0;
-            ngx_http_mj_task_release(ctx->zone);
+            ngx_http_mj_task_release(ctx->zone, &ctx->pending);
         }
 
         ngx_http_mj_settle(ctx, 1);

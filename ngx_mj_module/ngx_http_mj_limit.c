@@ -461,6 +461,9 @@ ngx_http_mj_limits(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
         u->submits++;
         u->inflight++;
         ctx->inflight = 1;
+        ngx_http_mj_pending_mark_locked(ctx->zone->sh, &ctx->pending,
+                                        user->owner,
+                                        NGX_HTTP_MJ_PEND_INFLIGHT);
     }
 
     ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
@@ -513,6 +516,11 @@ ngx_http_mj_settle(ngx_http_mj_ctx_t *ctx, ngx_uint_t refund)
 
     if (u && ctx->inflight && u->inflight) {
         u->inflight--;
+    }
+
+    if (ctx->inflight) {
+        ngx_http_mj_pending_clear_locked(ctx->zone->sh, &ctx->pending,
+                                         NGX_HTTP_MJ_PEND_INFLIGHT);
     }
 
     if (u && refund && ctx->charged && u->day == ctx->charge_day) {

@@ -224,7 +224,7 @@ ngx_http_mj_cleanup(void *data)
     /* a submit that created no task gives its place and units back */
     if (ctx->reserved) {
         ctx->reserved = 0;
-        ngx_http_mj_task_release(ctx->zone);
+        ngx_http_mj_task_release(ctx->zone, &ctx->pending);
     }
 
     ngx_http_mj_settle(ctx, 1);
@@ -314,7 +314,9 @@ ngx_http_mj_proceed(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     }
 
     if ((flags & NGX_HTTP_MJ_EP_SUBMIT)
-        && ngx_http_mj_task_reserve(ctx->zone, r->connection->log) != NGX_OK)
+        && ngx_http_mj_task_reserve(ctx->zone, &ctx->pending,
+                                    ctx->user->owner, r->connection->log)
+           != NGX_OK)
     {
         return ngx_http_mj_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                                 NGX_HTTP_MJ_CODE_FAILURE,

@@ -158,6 +158,7 @@ typedef struct {
 
     ngx_uint_t                 action;     /* MJ_ACTIONS index + 1; 0: none */
     ngx_uint_t                 charged;    /* quota units reserved */
+    ngx_uint_t                 pending;    /* see ngx_http_mj_pending.c */
     uint32_t                   charge_day;
 
     /* an error the gateway makes: rendered as JSON by the filter */

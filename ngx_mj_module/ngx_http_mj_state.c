@@ -78,6 +78,9 @@ ngx_http_mj_state_restore_users(ngx_http_mj_zone_t *z, ngx_fd_t fd,
             u = ngx_http_mj_ustat_locked(z->sh, rec->owner, 1);
             if (u) {
                 *u = *rec;
+
+                /* a snapshot's submits in flight died with the processes */
+                u->inflight = 0;
             }
         }
     }
@@ -369,9 +372,8 @@ ngx_http_mj_zone_init_process(ngx_cycle_t *cycle)
     ngx_http_mj_zone_t       **zp, *z;
     ngx_http_mj_main_conf_t   *mmcf;
 
-    if ((ngx_process != NGX_PROCESS_WORKER
-         && ngx_process != NGX_PROCESS_SINGLE)
-        || ngx_worker != 0)
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
     {
         return NGX_OK;
     }
@@ -386,7 +388,10 @@ ngx_http_mj_zone_init_process(ngx_cycle_t *cycle)
     for (i = 0; i < mmcf->zones.nelts; i++) {
         z = zp[i];
 
-        if (z->state.len == 0) {
+        /* a respawn after a crash: what the dead worker held comes back */
+        ngx_http_mj_pending_reap(z, cycle->log);
+
+        if (z->state.len == 0 || ngx_worker != 0) {
             continue;
         }
 

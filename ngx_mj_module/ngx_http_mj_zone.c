@@ -305,7 +305,8 @@ ngx_http_mj_evict(ngx_http_mj_zone_t *z, ngx_log_t *log)
 
 
 ngx_int_t
-ngx_http_mj_task_reserve(ngx_http_mj_zone_t *z, ngx_log_t *log)
+ngx_http_mj_task_reserve(ngx_http_mj_zone_t *z, ngx_uint_t *pending,
+    uint64_t owner, ngx_log_t *log)
 {
     ngx_int_t               rc;
     ngx_http_mj_zone_sh_t  *sh;
@@ -325,6 +326,8 @@ ngx_http_mj_task_reserve(ngx_http_mj_zone_t *z, ngx_log_t *log)
 
     } else {
         sh->reserved++;
+        ngx_http_mj_pending_mark_locked(sh, pending, owner,
+                                        NGX_HTTP_MJ_PEND_RESERVED);
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);
@@ -343,15 +346,22 @@ ngx_http_mj_task_reserve(ngx_http_mj_zone_t *z, ngx_log_t *log)
 }
 
 
-void
-ngx_http_mj_task_release(ngx_http_mj_zone_t *z)
+static void
+ngx_http_mj_unreserve_locked(ngx_http_mj_zone_sh_t *sh, ngx_uint_t *pending)
 {
-    ngx_shmtx_lock(&z->shpool->mutex);
-
-    if (z->sh->reserved) {
-        z->sh->reserved--;
+    if (sh->reserved) {
+        sh->reserved--;
     }
 
+    ngx_http_mj_pending_clear_locked(sh, pending, NGX_HTTP_MJ_PEND_RESERVED);
+}
+
+
+void
+ngx_http_mj_task_release(ngx_http_mj_zone_t *z, ngx_uint_t *pending)
+{
+    ngx_shmtx_lock(&z->shpool->mutex);
+    ngx_http_mj_unreserve_locked(z->sh, pending);
     ngx_shmtx_unlock(&z->shpool->mutex);
 }
 
@@ -392,9 +402,9 @@ ngx_http_mj_insert_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_task_t *rec)
 
 
 ngx_int_t
-ngx_http_mj_task_commit(ngx_http_mj_zone_t *z, ngx_http_mj_tid_t *tid,
-    uint64_t owner, uint32_t ukey, ngx_uint_t action, ngx_uint_t status,
-    ngx_log_t *log)
+ngx_http_mj_task_commit(ngx_http_mj_zone_t *z, ngx_uint_t *pending,
+    ngx_http_mj_tid_t *tid, uint64_t owner, uint32_t ukey, ngx_uint_t action,
+    ngx_uint_t status, ngx_log_t *log)
 {
     ngx_int_t            rc;
     ngx_uint_t           i, found;
@@ -412,9 +422,7 @@ ngx_http_mj_task_commit(ngx_http_mj_zone_t *z, ngx_http_mj_tid_t *tid,
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
-    if (z->sh->reserved) {
-        z->sh->reserved--;
-    }
+    ngx_http_mj_unreserve_locked(z->sh, pending);
 
     rc = ngx_http_mj_insert_locked(z->sh, &rec);
 
@@ -656,6 +664,9 @@ ngx_http_mj_zone_carry_over(ngx_http_mj_zone_t *z, ngx_shm_zone_t *shm_zone)
             u = ngx_http_mj_ustat_locked(z->sh, osh->users[i].owner, 1);
             if (u) {
                 *u = osh->users[i];
+
+                /* old workers answer their submits in the old zone */
+                u->inflight = 0;
             }
         }
     }
@@ -680,8 +691,8 @@ ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_mj_zone_t  *oz = data;
 
-    size_t               size;
-    ngx_uint_t           pages, users, want;
+    size_t               size, tail;
+    ngx_uint_t           pages, users, want, pending;
     ngx_http_mj_zone_t  *z;
 
     z = shm_zone->data;
@@ -720,8 +731,12 @@ ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     want = z->users ? z->users : ngx_max(16, ngx_min(16384, want));
     users = want + want / 3 + 2;
 
-    if (offsetof(ngx_http_mj_zone_sh_t, tasks)
-        + users * sizeof(ngx_http_mj_ustat_t)
+    /* submits in flight: one a 4k of zone, bigger zones serve more */
+    pending = ngx_max(32, ngx_min(4096, shm_zone->shm.size / 4096));
+    tail = users * sizeof(ngx_http_mj_ustat_t)
+           + pending * sizeof(ngx_http_mj_pending_t);
+
+    if (offsetof(ngx_http_mj_zone_sh_t, tasks) + tail
         + 64 * sizeof(ngx_http_mj_task_t) > size)
     {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
@@ -736,8 +751,10 @@ ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     z->sh->users = (ngx_http_mj_ustat_t *)
                        ((u_char *) z->sh + size
                         - users * sizeof(ngx_http_mj_ustat_t));
-    z->sh->nslots = (size - offsetof(ngx_http_mj_zone_sh_t, tasks)
-                     - users * sizeof(ngx_http_mj_ustat_t))
+    z->sh->npending = pending;
+    z->sh->pending = (ngx_http_mj_pending_t *) ((u_char *) z->sh + size
+                                                - tail);
+    z->sh->nslots = (size - offsetof(ngx_http_mj_zone_sh_t, tasks) - tail)
                     / sizeof(ngx_http_mj_task_t);
     z->sh->max = z->sh->nslots / 4 * 3;
 

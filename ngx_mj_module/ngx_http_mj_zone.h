@@ -89,6 +89,17 @@ typedef struct {
 } ngx_http_mj_addr_t;
 
 
+/* what a submit in flight holds: see ngx_http_mj_pending.c */
+#define NGX_HTTP_MJ_PEND_RESERVED  1    /* a place in the zone */
+#define NGX_HTTP_MJ_PEND_INFLIGHT  2    /* one of its user's "inflight" */
+
+typedef struct {
+    uint64_t                   owner;
+    uint32_t                   pid;         /* 0: free */
+    uint32_t                   what;        /* NGX_HTTP_MJ_PEND_* */
+} ngx_http_mj_pending_t;
+
+
 /* a task id as the zone keys it */
 typedef struct {
     uint64_t                   id;
@@ -115,6 +126,9 @@ typedef struct {
     ngx_uint_t                 users_max;   /* at most 3/4 of the slots */
     ngx_uint_t                 users_used;
     time_t                     users_logged;
+    ngx_http_mj_pending_t     *pending;     /* before the users */
+    ngx_uint_t                 npending;
+    ngx_uint_t                 pending_hint;
     ngx_http_mj_task_t         tasks[1];
 } ngx_http_mj_zone_sh_t;
 
@@ -149,11 +163,20 @@ ngx_int_t ngx_http_mj_tid(ngx_http_mj_zone_t *z, ngx_str_t *id,
 uint64_t ngx_http_mj_task_owner(ngx_http_mj_zone_t *z,
     ngx_http_mj_tid_t *tid, uint32_t *ukey, ngx_uint_t *action);
 
-ngx_int_t ngx_http_mj_task_reserve(ngx_http_mj_zone_t *z, ngx_log_t *log);
-void ngx_http_mj_task_release(ngx_http_mj_zone_t *z);
+/* "pending": the submit's slot in the zone's table of submits in flight */
+ngx_int_t ngx_http_mj_task_reserve(ngx_http_mj_zone_t *z,
+    ngx_uint_t *pending, uint64_t owner, ngx_log_t *log);
+void ngx_http_mj_task_release(ngx_http_mj_zone_t *z, ngx_uint_t *pending);
 ngx_int_t ngx_http_mj_task_commit(ngx_http_mj_zone_t *z,
-    ngx_http_mj_tid_t *tid, uint64_t owner, uint32_t ukey, ngx_uint_t action,
-    ngx_uint_t status, ngx_log_t *log);
+    ngx_uint_t *pending, ngx_http_mj_tid_t *tid, uint64_t owner,
+    uint32_t ukey, ngx_uint_t action, ngx_uint_t status, ngx_log_t *log);
+
+/* ngx_http_mj_pending.c */
+void ngx_http_mj_pending_mark_locked(ngx_http_mj_zone_sh_t *sh,
+    ngx_uint_t *slot, uint64_t owner, ngx_uint_t what);
+void ngx_http_mj_pending_clear_locked(ngx_http_mj_zone_sh_t *sh,
+    ngx_uint_t *slot, ngx_uint_t what);
+void ngx_http_mj_pending_reap(ngx_http_mj_zone_t *z, ngx_log_t *log);
 void ngx_http_mj_task_status(ngx_http_mj_zone_t *z, ngx_http_mj_tid_t *tid,
     ngx_uint_t status);
 ngx_uint_t ngx_http_mj_status_code(u_char *s, size_t len);
