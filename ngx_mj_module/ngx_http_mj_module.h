@@ -183,6 +183,11 @@ typedef struct {
 extern ngx_module_t  ngx_http_mj_module;
 
 
+/* ngx_http_mj_ustat.c */
+void ngx_http_mj_ustat_reclaim(ngx_http_mj_zone_t *z,
+    ngx_http_mj_main_conf_t *mmcf, ngx_log_t *log);
+
+
 /* ngx_http_mj_endpoint.c */
 ngx_int_t ngx_http_mj_classify(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx);
 ngx_uint_t ngx_http_mj_valid_task_id(u_char *p, size_t len);

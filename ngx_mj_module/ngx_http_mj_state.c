@@ -391,7 +391,13 @@ ngx_http_mj_zone_init_process(ngx_cycle_t *cycle)
         /* a respawn after a crash: what the dead worker held comes back */
         ngx_http_mj_pending_reap(z, cycle->log);
 
-        if (z->state.len == 0 || ngx_worker != 0) {
+        if (ngx_worker != 0) {
+            continue;
+        }
+
+        ngx_http_mj_ustat_reclaim(z, mmcf, cycle->log);
+
+        if (z->state.len == 0) {
             continue;
         }
 

@@ -64,46 +64,6 @@ ngx_http_mj_probe(ngx_http_mj_zone_sh_t *sh, uint64_t id, uint8_t flags,
 }
 
 
-ngx_http_mj_ustat_t *
-ngx_http_mj_ustat_locked(ngx_http_mj_zone_sh_t *sh, uint64_t owner,
-    ngx_uint_t create)
-{
-    ngx_uint_t            i, n;
-    ngx_http_mj_ustat_t  *u;
-
-    if (sh->nusers == 0) {
-        return NULL;
-    }
-
-    i = (ngx_uint_t) ((owner >> 32) * sh->nusers >> 32);
-
-    for (n = 0; n < sh->nusers; n++) {
-        u = &sh->users[i];
-
-        if (u->owner == owner) {
-            return u;
-        }
-
-        if (u->owner == 0) {
-            if (!create || sh->users_used >= sh->users_max) {
-                return NULL;
-            }
-
-            ngx_memzero(u, sizeof(ngx_http_mj_ustat_t));
-            u->owner = owner;
-            sh->users_used++;
-            return u;
-        }
-
-        if (++i == sh->nusers) {
-            i = 0;
-        }
-    }
-
-    return NULL;
-}
-
-
 void
 ngx_http_mj_untrack_locked(ngx_http_mj_zone_sh_t *sh, uint64_t owner,
     uint64_t id)

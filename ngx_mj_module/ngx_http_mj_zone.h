@@ -181,6 +181,7 @@ void ngx_http_mj_task_status(ngx_http_mj_zone_t *z, ngx_http_mj_tid_t *tid,
     ngx_uint_t status);
 ngx_uint_t ngx_http_mj_status_code(u_char *s, size_t len);
 
+/* ngx_http_mj_ustat.c */
 /* under the zone's lock: a user's counters, made on first use; NULL: full */
 ngx_http_mj_ustat_t *ngx_http_mj_ustat_locked(ngx_http_mj_zone_sh_t *sh,
     uint64_t owner, ngx_uint_t create);

@@ -13,17 +13,7 @@ use IO::Socket::INET;
 use JSON::PP;
 use File::Temp ();
 
-my $loc = <<'_EOC_';
-        location /mj/ {
-            mj_gateway zone=mj;
-            mj_limit_tasks 1;
-            proxy_pass http://mjsim;
-        }
-        location = /status {
-            mj_gateway off;
-            mj_status zone=mj;
-        }
-_EOC_
+my $loc = mj_status_conf('mj_limit_tasks 1;');
 
 my $dir = File::Temp::tempdir('mj-inflight-XXXXXX', TMPDIR => 1,
                               CLEANUP => 1);

@@ -23,7 +23,7 @@ use MJSim;
 
 # MJTest's own helpers, and MJSim's passed on
 our @EXPORT = (qw(%KEY mj_write_users mj_users_text mj_keys_text mj_dir
-                  mj_module), @MJSim::EXPORT);
+                  mj_module mj_status_conf), @MJSim::EXPORT);
 
 # client keys of the demo users
 our %KEY = (
@@ -115,6 +115,26 @@ our $LOC = <<'_EOC_';
         proxy_pass http://127.0.0.1:$TEST_NGINX_SIM_PORT/_sim/;
     }
 _EOC_
+
+# for MJNginx: a gateway location in front of "mjsim" with the directives
+# given, and /status with the zone's counters (the same directives, so that
+# the limits it shows are the gateway's)
+sub mj_status_conf {
+    my ($directives) = @_;
+    $directives //= '';
+    return <<"_EOC_";
+        location /mj/ {
+            mj_gateway zone=mj;
+            $directives
+            proxy_pass http://mjsim;
+        }
+        location = /status {
+            mj_gateway off;
+            $directives
+            mj_status zone=mj;
+        }
+_EOC_
+}
 
 # Blocks get the users, keys and the "mjsim" upstream unless they say
 # otherwise, and log at info: nginx logs request headers (keys included)
