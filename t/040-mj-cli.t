@@ -170,9 +170,18 @@ is $r->{rc}, 8, '--wait-max: a stuck task is given up (exit 8)';
 like $r->{err}, qr/task (\d+) is still SUBMITTED after 0\.3 s \(--wait-max\): mj fetch \1 --wait$/m,
      'saying how to wait again';
 cmp_ok $r->{time}, '<', 5, 'soon';
-if ($r->{err} =~ /task (\d+) is still/) {
-    $ng->post("/mj/task/$1/cancel", {Authorization => "Bearer $KEY{alice}"}, '{}');
-}
+my ($stuck) = $r->{err} =~ /task (\d+) is still/;
+
+# cancel: the stuck task, then again, then another user's task
+$r = mj('cancel', $stuck // 1);
+is $r->{rc}, 0, 'cancel a task not finished' or diag tool_diag($r, $ng);
+is $r->{out}, ($stuck // '') . "\n", 'prints its id';
+like mj('fetch', $stuck // 1)->{out}, qr/^status:\s+CANCEL\b/m, 'it is canceled';
+$r = mj('cancel', $stuck // 1);
+is $r->{rc}, 1, 'a finished task cannot be canceled: exit 1';
+like $r->{err}, qr/refused \(code 4: .*finished/, 'code 4, and why';
+$r = mj({MJ_API_KEY => $KEY{bob}}, 'cancel', $grid);
+is $r->{rc}, 4, "another user's task is not found: exit 4";
 is mj(qw(fetch 1 --wait-max 0))->{rc}, 2, '--wait-max 0 is a usage error';
 
 $r = mj('action', $grid, 'MJ::JOB::upsample::9::nohash');

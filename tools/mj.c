@@ -30,6 +30,7 @@ static const char  mjc_usage[] =
     "  fetch TASK               show a task\n"
     "  list TASK...             show several tasks\n"
     "  seed TASK                the seed of a finished task\n"
+    "  cancel TASK              cancel a task not finished yet\n"
     "\n"
     "options:\n"
     "  --base-url URL     the gateway (MJ_BASE_URL), http://host:port\n"

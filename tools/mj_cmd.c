@@ -571,42 +571,61 @@ mjc_list(const mjc_conf_t *cf, int argc, char **argv)
 }
 
 
+/* a task endpoint that answers in the submit shape: prints its "result" */
 static int
-mjc_seed(const mjc_conf_t *cf, int argc, char **argv)
+mjc_task_result(const mjc_conf_t *cf, const char *method, const char *id,
+    const char *endpoint, const char *body)
 {
     int           rc;
     char          path[128], what[96];
     long long     code;
-    const char   *seed;
+    const char   *result;
     mjc_answer_t  a;
 
-    (void) argc;
+    snprintf(path, sizeof(path), "/mj/task/%s/%s", id, endpoint);
+    snprintf(what, sizeof(what), "task %s", id);
 
-    snprintf(path, sizeof(path), "/mj/task/%s/image-seed", argv[0]);
-    snprintf(what, sizeof(what), "task %s", argv[0]);
-
-    rc = mjc_call(cf, "GET", path, NULL, 0, 0, what, &a);
+    rc = mjc_call(cf, method, path, body, body ? strlen(body) : 0, 0, what,
+                  &a);
 
     if (rc == MJ_EXIT_OK) {
         code = -1;
         tl_jnum(a.json, "code", NULL, &code);
-        seed = tl_jstr(a.json, "result", NULL);
+        result = tl_jstr(a.json, "result", NULL);
 
         if (cf->json) {
             mjc_print_raw(&a);
         }
 
-        if (code != 1 || seed == NULL) {
+        if (code != 1 || result == NULL) {
             rc = mjc_code_error(&a, what);
 
         } else if (!cf->json) {
-            printf("%s\n", seed);
+            printf("%s\n", result);
         }
     }
 
     mjc_answer_free(&a);
 
     return rc;
+}
+
+
+static int
+mjc_seed(const mjc_conf_t *cf, int argc, char **argv)
+{
+    (void) argc;
+
+    return mjc_task_result(cf, "GET", argv[0], "image-seed", NULL);
+}
+
+
+static int
+mjc_cancel(const mjc_conf_t *cf, int argc, char **argv)
+{
+    (void) argc;
+
+    return mjc_task_result(cf, "POST", argv[0], "cancel", "{}");
 }
 
 
@@ -627,6 +646,7 @@ static const struct {
     { "fetch",    1,  1, 1,  mjc_fetch,    "TASK" },
     { "list",     1, -1, -1, mjc_list,     "TASK..." },
     { "seed",     1,  1, 1,  mjc_seed,     "TASK" },
+    { "cancel",   1,  1, 1,  mjc_cancel,   "TASK" },
 };
 
 
