@@ -221,13 +221,30 @@ ngx_http_mj_cleanup(void *data)
 {
     ngx_http_mj_ctx_t  *ctx = data;
 
-    /* a submit that created no task gives its place and units back */
+    ngx_uint_t           sent;
+    ngx_http_upstream_t  *u;
+
+    /* a submit whose answer was never read gives its place back */
     if (ctx->reserved) {
         ctx->reserved = 0;
         ngx_http_mj_task_release(ctx->zone, &ctx->pending);
     }
 
-    ngx_http_mj_settle(ctx, 1);
+    /*
+     * Its units too, unless the upstream was sent it: the task may exist
+     * then, and a client that hangs up must not get tasks for free.
+     */
+    u = ctx->request->upstream;
+    sent = (u && u->request_sent && ctx->charged);
+
+    if (sent) {
+        ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                      "mj: user \"%V\" went away before the answer to a "
+                      "submit the upstream was sent: its units are kept, "
+                      "the task is not recorded", &ctx->user->name);
+    }
+
+    ngx_http_mj_settle(ctx, !sent);
 }
 
 
@@ -405,6 +422,7 @@ ngx_http_mj_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        ctx->request = r;
         ngx_http_set_ctx(r, ctx, ngx_http_mj_module);
     }
 

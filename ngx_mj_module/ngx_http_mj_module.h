@@ -142,6 +142,7 @@ typedef struct {
 
 
 typedef struct {
+    ngx_http_request_t        *request;
     ngx_http_mj_user_t        *user;
     ngx_http_mj_endpoint_t    *endpoint;
     ngx_http_mj_zone_t        *zone;

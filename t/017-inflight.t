@@ -13,7 +13,7 @@ use IO::Socket::INET;
 use JSON::PP;
 use File::Temp ();
 
-my $loc = mj_status_conf('mj_limit_tasks 1;');
+my $loc = mj_status_conf('mj_limit_tasks 1; mj_quota 10;');
 
 my $dir = File::Temp::tempdir('mj-inflight-XXXXXX', TMPDIR => 1,
                               CLEANUP => 1);
@@ -24,12 +24,12 @@ my $ng;
 
 END { $ng->stop if $ng }
 
-sub zone { decode_json($ng->get('/status')->{content})->{zones}[0] }
+sub zone { mj_zone_status($ng) }
 
 # a submit the upstream answers only after "ms": its socket is kept open
 sub slow_submit {
-    my ($ms) = @_;
-    my $body = '{"prompt":"a slow heron"}';
+    my ($ms, $prompt) = @_;
+    my $body = '{"prompt":"' . ($prompt // 'a slow heron') . '"}';
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                   PeerPort => $ng->port) or die $!;
     print {$s} "POST /mj/submit/imagine HTTP/1.1\r\nHost: gw\r\n"
@@ -102,5 +102,21 @@ is zone()->{reserved}, 0, 'after the restart nothing is in flight';
 $r = submit();
 is $r->{status}, 200, 'and the snapshot\'s submit in flight holds no place'
     or diag $r->{content};
+
+ok finish($r), 'that task finishes';
+
+# 3. a client that hangs up after the upstream was sent its submit
+my $used = mj_user_status($ng, 'alice')->{quota}{used};
+$s = slow_submit(10000, 'a heron that hangs up');
+ok MJNginx::wait_until(sub { sim_seen('a heron that hangs up') }, 10),
+   'the upstream is sent the submit';
+close $s;
+ok MJNginx::wait_until(sub { zone()->{reserved} == 0 }, 10),
+   'the client hangs up: its place in the zone is given back';
+is mj_user_status($ng, 'alice')->{quota}{used}, $used + 1,
+   'but its unit is kept: the task may exist';
+like $ng->error_log, qr/mj: user "alice" went away before the answer to a submit the upstream was sent: its units are kept/,
+     'and the log says why';
+is submit()->{status}, 200, 'its place under the cap is given back too';
 
 done_testing;

@@ -32,12 +32,7 @@ sub made {
     return $r->{status} == 200
         && (eval { decode_json($r->{content})->{code} } // 0) =~ /^(?:1|22)$/;
 }
-sub status { decode_json($ng->get('/status')->{content}) }
-sub used {
-    my ($name) = @_;
-    my ($u) = grep { $_->{name} eq $name } @{ status()->{users} };
-    return $u ? $u->{quota}{used} : undef;
-}
+sub used { my $u = mj_user_status($ng, $_[0]); return $u && $u->{quota}{used} }
 
 sim_config({queue_slots => 1000});
 users('alice', @u);
@@ -47,7 +42,7 @@ $ng = MJNginx->new(conf => $loc, zone_args => 'users=16');
 ok made(submit('alice')), 'alice submits';
 ok made(submit('u01')), 'u01 submits';
 is $ng->get('/mj/task/1/fetch', as($_))->{status}, 404, "$_ polls" for @u[1 .. 14];
-is status()->{zones}[0]{users}, 16, 'the table of 16 users is full';
+is mj_zone_status($ng)->{users}, 16, 'the table of 16 users is full';
 
 # u01..u15 leave, v01..v15 come
 users('alice', @v);
@@ -56,7 +51,7 @@ is $rc, 0, 'reload with 15 users replaced' or diag $out;
 like $ng->error_log,
      qr/mj_zone "mj": the counters of 14 users no longer in the users file were freed/,
      'the 14 who spent nothing today are freed';
-is status()->{zones}[0]{users}, 2, 'alice and u01 (quota spent today) are kept';
+is mj_zone_status($ng)->{users}, 2, 'alice and u01 (quota spent today) are kept';
 is used('alice'), 1, 'alice keeps her count';
 
 my @ok = grep { made(submit($_)) } @v[0 .. 13];

@@ -19,11 +19,13 @@ use warnings;
 use Digest::SHA qw(sha256_hex);
 use File::Temp ();
 use Exporter 'import';
+use JSON::PP ();
 use MJSim;
 
 # MJTest's own helpers, and MJSim's passed on
 our @EXPORT = (qw(%KEY mj_write_users mj_users_text mj_keys_text mj_dir
-                  mj_module mj_status_conf), @MJSim::EXPORT);
+                  mj_module mj_status_conf mj_zone_status mj_user_status),
+              @MJSim::EXPORT);
 
 # client keys of the demo users
 our %KEY = (
@@ -134,6 +136,19 @@ sub mj_status_conf {
             mj_status zone=mj;
         }
 _EOC_
+}
+
+# what /status of mj_status_conf says of the zone, or of one user
+sub mj_zone_status {
+    my ($ng) = @_;
+    return JSON::PP::decode_json($ng->get('/status')->{content})->{zones}[0];
+}
+
+sub mj_user_status {
+    my ($ng, $name) = @_;
+    my $all = JSON::PP::decode_json($ng->get('/status')->{content});
+    my ($u) = grep { $_->{name} eq $name } @{ $all->{users} };
+    return $u;
 }
 
 # Blocks get the users, keys and the "mjsim" upstream unless they say
