@@ -231,11 +231,13 @@ ngx_http_mj_cleanup(void *data)
     }
 
     /*
-     * Its units too, unless the upstream was sent it: the task may exist
-     * then, and a client that hangs up must not get tasks for free.
+     * Its units too (an upstream error, a timeout: the filter saw those),
+     * unless the client hung up after the upstream was sent the submit:
+     * the task may exist, and hanging up must not make tasks free.
      */
     u = ctx->request->upstream;
-    sent = (u && u->request_sent && ctx->charged);
+    sent = (u && u->request_sent && ctx->request->connection->error
+            && ctx->charged);
 
     if (sent) {
         ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,

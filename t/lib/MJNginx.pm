@@ -7,6 +7,10 @@ package MJNginx;
 #     my $ng = MJNginx->new(conf => $server_block_text, workers => 2);
 #     my $res = $ng->get('/mj/task/1/fetch', {Authorization => 'Bearer ...'});
 #     $ng->reload; $ng->stop;
+#
+# With MJ_NGINX_VALGRIND=1 each nginx runs under valgrind's memcheck
+# (master and workers; slow), and a stop checks its logs: an error fails
+# the test.
 
 use strict;
 use warnings;
@@ -16,6 +20,11 @@ use HTTP::Tiny;
 use IO::Socket::INET;
 use Time::HiRes ();
 use MJSim ();
+use MJValgrind ();
+use Test::More ();
+
+my $VALGRIND = $ENV{MJ_NGINX_VALGRIND};
+my $SLOW = $VALGRIND ? 6 : 1;    # timeouts scale under valgrind
 
 sub free_port {
     my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
@@ -90,7 +99,9 @@ sub write_conf {
 
 sub run {
     my ($self, @args) = @_;
-    my $out = `$self->{nginx} -p $self->{dir}/ -c conf/nginx.conf @args 2>&1`;
+    my $vg = $VALGRIND && !@args
+           ? 'valgrind ' . MJValgrind::options("$self->{dir}/logs") . ' ' : '';
+    my $out = `$vg$self->{nginx} -p $self->{dir}/ -c conf/nginx.conf @args 2>&1`;
     return ($? >> 8, $out);
 }
 
@@ -120,19 +131,26 @@ END {
     local $?;
     my @pids = grep { kill 0, $_ } keys %MASTERS;
     kill 'TERM', @pids;
-    wait_until(sub { !grep { kill 0, $_ } @pids }, 10) if @pids;
+    wait_until(sub { !grep { kill 0, $_ } @pids }, 10 * $SLOW) if @pids;
+    _valgrind_check($_) for values %MASTERS;
+}
+
+sub _valgrind_check {
+    my ($dir) = @_;
+    return unless $VALGRIND && -d "$dir/logs";
+    Test::More::fail("valgrind: $_") for MJValgrind::errors("$dir/logs", 1);
 }
 
 sub start {
     my ($self) = @_;
     my ($rc, $out) = $self->run();
     die "nginx did not start: $out" if $rc;
-    wait_until(sub { $self->pid }, 10);
-    $MASTERS{$self->pid} = 1 if $self->pid;
+    wait_until(sub { $self->pid }, 10 * $SLOW);
+    $MASTERS{$self->pid} = $self->{dir} if $self->pid;
     wait_until(sub {
         IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                               PeerPort => $self->{port});
-    }) or die "nginx does not listen on $self->{port}";
+    }, 10 * $SLOW) or die "nginx does not listen on $self->{port}";
 }
 
 # worker pids, from the master's children
@@ -158,7 +176,7 @@ sub reload {
     wait_until(sub {
         my @w = $self->workers;
         @w && !grep { $old{$_} } @w;
-    }, 20) or return (1, "old workers still running");
+    }, 20 * $SLOW) or return (1, "old workers still running");
     return (0, $out);
 }
 
@@ -167,8 +185,9 @@ sub stop {
     my $pid = $self->pid or return;
     $self->run('-s', 'stop');
     kill 'TERM', $pid;
-    wait_until(sub { !kill 0, $pid }, 10);
+    wait_until(sub { !kill 0, $pid }, 10 * $SLOW);
     delete $MASTERS{$pid};
+    _valgrind_check($self->{dir});
 }
 
 sub error_log {

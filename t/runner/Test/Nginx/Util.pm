@@ -27,6 +27,11 @@ use Scalar::Util qw( looks_like_number );
 use Carp qw( croak );
 use Test::More ();
 
+# the valgrind options and log checks the suite shares (t/lib)
+use File::Basename ();
+use lib File::Basename::dirname(__FILE__) . '/../../../lib';
+use MJValgrind ();
+
 sub refuse ($) {
     my $what = shift;
     die "Test::Nginx fallback runner (t/runner): $what is not implemented "
@@ -933,18 +938,10 @@ sub start_failure ($$$) {
 
 sub start_valgrind_nginx ($) {
     my $name = shift;
-    my $opts;
-    if ($UseValgrind =~ /^\d+$/) {
-        $opts = "--num-callers=100 -q --tool=memcheck --leak-check=full "
-              . "--show-possibly-lost=no --gen-suppressions=all";
-        $opts .= " --suppressions=valgrind.suppress" if -f 'valgrind.suppress';
-    } else {
-        $opts = "-q $UseValgrind";
-    }
-    $opts .= " --suppressions=" . shq(write_builtin_suppressions());
-    my $vlog = "$LogDir/valgrind.%p.log";
-    my $cmd = "exec valgrind $opts --log-file=" . shq($vlog) . " "
-              . nginx_cmd() . " > /dev/null";
+    my $opts = $UseValgrind =~ /^\d+$/ ? MJValgrind::options($LogDir)
+             : "-q $UseValgrind --log-file="
+               . shq("$LogDir/valgrind.%p.log");
+    my $cmd = "exec valgrind $opts " . nginx_cmd() . " > /dev/null";
     warn "$name\n";
     my $pid = fork();
     bail_out("$name - fork() failed: $!") if !defined $pid;
@@ -974,74 +971,10 @@ sub start_valgrind_nginx ($) {
     return 0;
 }
 
-# exit-time "leaks" of the stock nginx core (memory nginx never frees
-# because the process exits); without these a distro nginx fails every block
-# under valgrind.  Only allocations made by nginx's own code match (the frame
-# calling ngx_alloc must be in the nginx binary), not a module's.
-our $BuiltinSuppressions = <<'_EOS_';
-{
-   ngx_mj_fallback_core_set_environment
-   Memcheck:Leak
-   match-leak-kinds: definite
-   fun:malloc
-   fun:ngx_alloc
-   fun:ngx_set_environment
-}
-{
-   ngx_mj_fallback_core_single_process_init
-   Memcheck:Leak
-   match-leak-kinds: definite
-   fun:malloc
-   fun:ngx_alloc
-   obj:*/nginx
-   fun:ngx_single_process_cycle
-}
-{
-   ngx_mj_fallback_core_worker_process_init
-   Memcheck:Leak
-   match-leak-kinds: definite
-   fun:malloc
-   fun:ngx_alloc
-   obj:*/nginx
-   ...
-   fun:ngx_worker_process_cycle
-}
-_EOS_
-
-sub write_builtin_suppressions () {
-    my $f = "$LogDir/ngx-mj-fallback.supp";
-    open my $out, '>', $f or bail_out("cannot write $f: $!");
-    print $out $BuiltinSuppressions;
-    close $out;
-    return $f;
-}
-
-our @ValgrindErrorPatterns = (
-    qr/Invalid (?:read|write|free)/,
-    qr/uninitialised value/,
-    qr/Conditional jump or move depends on uninitialised/,
-    qr/definitely lost/,
-    qr/Mismatched free/,
-    qr/Syscall param/,
-    qr/Source and destination overlap/,
-    qr/Process terminating with default action/,
-    qr/Argument '\w+' of function \w+ has a fishy/,
-);
-
 sub report_valgrind ($) {
     my $name = shift;
-    for my $f (sort glob("$LogDir/valgrind.*.log")) {
-        my $text = slurp($f);
-        unlink $f;
-        next if $text !~ /\S/;
-        print STDERR $text;
-        my @hits = grep { my $re = $_; $text =~ $re } @ValgrindErrorPatterns;
-        if (@hits) {
-            my ($first) = $text =~ /^(==\d+==\s+\S.*)$/m;
-            Test::More::fail("$name - valgrind reported errors"
-                             . (defined $first ? ": $first" : ''));
-        }
-    }
+    Test::More::fail("$name - valgrind reported errors: $_")
+        for MJValgrind::errors($LogDir, 1);
 }
 
 sub stop_valgrind_nginx ($) {
