@@ -90,9 +90,14 @@ ngx_http_mj_pending_reap(ngx_http_mj_zone_t *z, ngx_log_t *log)
     for (i = 0; i < sh->npending; i++) {
         p = &sh->pending[i];
 
-        /* alive, or another user's process (EPERM): not ours to reap */
-        if (p->pid == 0 || kill((pid_t) p->pid, 0) == 0
-            || ngx_errno != NGX_ESRCH)
+        /*
+         * Alive, or another user's process (EPERM): not ours to reap.  An
+         * entry under this very pid is a dead worker's whose pid came back
+         * to us: a starting worker has no submit in flight yet.
+         */
+        if (p->pid == 0
+            || (p->pid != (uint32_t) ngx_pid
+                && (kill((pid_t) p->pid, 0) == 0 || ngx_errno != NGX_ESRCH)))
         {
             continue;
         }
