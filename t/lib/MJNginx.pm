@@ -138,7 +138,7 @@ END {
 sub _valgrind_check {
     my ($dir) = @_;
     return unless $VALGRIND && -d "$dir/logs";
-    Test::More::fail("valgrind: $_") for MJValgrind::errors("$dir/logs", 1);
+    Test::More::fail("valgrind: $_") for MJValgrind::errors("$dir/logs");
 }
 
 sub start {

@@ -6,7 +6,7 @@ package MJValgrind;
 # (TEST_NGINX_USE_VALGRIND=1) and by MJNginx (MJ_NGINX_VALGRIND=1).
 #
 #     my $cmd = "valgrind " . MJValgrind::options("$dir/logs") . " nginx ...";
-#     for (MJValgrind::errors("$dir/logs")) { fail "valgrind: $_" }
+#     fail "valgrind: $_" for MJValgrind::errors("$dir/logs");
 
 use strict;
 use warnings;
@@ -90,10 +90,10 @@ sub options {
     return $opts . ' --log-file=' . _shq("$logdir/valgrind.%p.log");
 }
 
-# the logs' text (each then removed), and the first error line of those
-# with errors
+# prints the logs (each then removed) to stderr, and returns the first
+# error line of those with errors
 sub errors {
-    my ($logdir, $print) = @_;
+    my ($logdir) = @_;
     my @found;
     for my $f (sort glob("$logdir/valgrind.*.log")) {
         open my $fh, '<', $f or next;
@@ -101,7 +101,7 @@ sub errors {
         close $fh;
         unlink $f;
         next if $text !~ /\S/;
-        print STDERR $text if $print;
+        print STDERR $text;
         next unless grep { $text =~ $_ } @ERRORS;
         my ($first) = $text =~ /^(==\d+==\s+\S.*)$/m;
         push @found, $first // $f;

@@ -974,7 +974,7 @@ sub start_valgrind_nginx ($) {
 sub report_valgrind ($) {
     my $name = shift;
     Test::More::fail("$name - valgrind reported errors: $_")
-        for MJValgrind::errors($LogDir, 1);
+        for MJValgrind::errors($LogDir);
 }
 
 sub stop_valgrind_nginx ($) {
