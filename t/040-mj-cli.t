@@ -49,7 +49,9 @@ sub slurp { open my $fh, '<', $_[0] or return ''; local $/; <$fh> }
 sub mj {
     my ($env, @args) = ref $_[0] ? @_ : ({}, @_);
     return run_tool({MJ_BASE_URL => $ng->url, MJ_API_KEY => $KEY{alice},
-                     %$env}, 'mj', '--interval', '0.05', @args);
+                     %$env}, 'mj', '--interval', '0.05',
+                     # under run_tool's 20 s: a hang says which request
+                     '--timeout', '10', @args);
 }
 
 sub count_log {

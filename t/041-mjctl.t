@@ -65,7 +65,9 @@ sub ctl_reload {
 sub mj {
     my ($key, @args) = @_;
     return run_tool({MJ_BASE_URL => $ng->url, MJ_API_KEY => $key}, 'mj',
-                    '--interval', '0.05', @args);
+                    '--interval', '0.05',
+                    # under run_tool's 20 s: a hang says which request
+                    '--timeout', '10', @args);
 }
 
 # add a user, reload, and use the key
