@@ -117,6 +117,23 @@ is mj_user_status($ng, 'alice')->{quota}{used}, $used + 1,
    'but its unit is kept: the task may exist';
 like $ng->error_log, qr/mj: user "alice" went away before the answer to a submit the upstream was sent: its units are kept/,
      'and the log says why';
-is submit()->{status}, 200, 'its place under the cap is given back too';
+$r = submit();
+is $r->{status}, 200, 'its place under the cap is given back too';
+ok finish($r), 'that task finishes';
+
+# 4. a zone resized while a submit is in flight: the old worker answers it
+# in the old zone, so the new zone must not count it in flight for ever
+$s = slow_submit(3000, 'a heron across a resize');
+ok MJNginx::wait_until(sub { zone()->{reserved} == 1 }, 10),
+   'a submit in flight';
+$ng->write_conf(zone_size => '2m');
+my ($rc, $out) = $ng->reload;
+is $rc, 0, 'a reload resizes the zone, and waits for the old worker'
+    or diag $out;
+close $s;
+like $ng->error_log, qr/mj_zone "mj" was resized/, 'the zone was resized';
+$r = submit();
+is $r->{status}, 200, 'the new zone holds no place of the old one\'s submit'
+    or diag $r->{content};
 
 done_testing;
