@@ -1,618 +1,319 @@
 /*
  * ngx_http_mj_body.c: what a request names, checked before it is relayed.
  *
- * Task ids in paths and bodies must belong to the caller.  Bodies are read
- * in the PRECONTENT phase and parsed with yajl straight from the buffer
- * chain or the temp file.  Top-level keys are matched the way Java and
- * .NET upstreams bind them (case-insensitively, after unescaping); a body
- * that repeats a key the gateway acts on is refused, since those upstreams
- * keep the last copy.  notifyHook and accountFilter are removed unless the
+ * Task ids in paths and bodies must belong to the caller.  A body is read
+ * in the PRECONTENT phase and looked at as one block of memory (a temp
+ * file is mapped, not copied), so that inspecting it costs time linear in
+ * its size.  mj_body_parse.c reads it the way every upstream will, or
+ * refuses it.  notifyHook and accountFilter are removed unless the
  * operator allows them; list-by-condition keeps only the caller's ids.  A
- * body that changes is rebuilt with yajl_gen into one fresh buffer, which
- * is what every try of proxy_next_upstream sends.
+ * body that changes is written anew, into memory or into a temp file of
+ * its own as the original was, and that is what every try of
+ * proxy_next_upstream sends.
  */
 
-#include <yajl/yajl_gen.h>
-#include <yajl/yajl_parse.h>
+#include <sys/mman.h>
 
 #include "ngx_http_mj_module.h"
+#include "mj_body_parse.h"
 
 
-#define NGX_HTTP_MJ_READ_CHUNK  65536
+/* the slices a rewritten body goes to its temp file in */
+#define NGX_HTTP_MJ_WRITE_SLICE  65536
 
 
-enum {
-    NGX_HTTP_MJ_K_OTHER = 0,
-    NGX_HTTP_MJ_K_TASKID,
-    NGX_HTTP_MJ_K_CUSTOMID,
-    NGX_HTTP_MJ_K_CONTENT,
-    NGX_HTTP_MJ_K_IDS,
-    NGX_HTTP_MJ_K_NOTIFYHOOK,
-    NGX_HTTP_MJ_K_ACCOUNTFILTER,
-    NGX_HTTP_MJ_K_ACTION
-};
-
-
-static ngx_str_t  ngx_http_mj_keys[] = {
-    ngx_null_string,
-    ngx_string("taskid"),
-    ngx_string("customid"),
-    ngx_string("content"),
-    ngx_string("ids"),
-    ngx_string("notifyhook"),
-    ngx_string("accountfilter"),
-    ngx_string("action")
-};
-
-
+/* where a rewritten body goes: memory, or a temp file in slices */
 typedef struct {
     ngx_http_request_t        *r;
-    ngx_http_mj_loc_conf_t    *conf;
-    ngx_uint_t                 depth;
-    ngx_uint_t                 key;       /* of the member being read */
-    ngx_uint_t                 seen;      /* bit per acted-on key */
-    ngx_uint_t                 drop;      /* bit per key to remove */
-    ngx_str_t                  task_id;
-    ngx_str_t                  content;
-    ngx_str_t                  custom_id;
-    ngx_str_t                  action;    /* of a change */
-    ngx_array_t                ids;       /* ngx_str_t */
-    char                      *error;     /* what a 400 says */
-
-    /* the rebuild */
-    yajl_gen                   gen;
-    ngx_array_t               *keep;      /* ids to keep, NULL: all */
-    ngx_uint_t                 skip;      /* depth at which skipping ends */
-} ngx_http_mj_body_t;
+    ngx_buf_t                 *buf;
+    ngx_temp_file_t           *file;     /* NULL: into memory */
+    off_t                      size;
+    ngx_uint_t                 failed;
+} ngx_http_mj_sink_t;
 
 
-#define ngx_http_mj_bit(k)  ((ngx_uint_t) 1 << (k))
-
-
-static ngx_uint_t
-ngx_http_mj_key_class(const u_char *key, size_t len)
+static void
+ngx_http_mj_str(ngx_str_t *dst, mj_span_t *src)
 {
-    ngx_uint_t  k;
-
-    for (k = 1; k < sizeof(ngx_http_mj_keys) / sizeof(ngx_str_t); k++) {
-        if (ngx_http_mj_keys[k].len == len
-            && ngx_strncasecmp(ngx_http_mj_keys[k].data, (u_char *) key, len)
-               == 0)
-        {
-            return k;
-        }
-    }
-
-    return NGX_HTTP_MJ_K_OTHER;
+    dst->data = (u_char *) src->data;
+    dst->len = src->data ? src->len : 0;
 }
 
 
-static int
-ngx_http_mj_fail_json(ngx_http_mj_body_t *b, char *error)
+static void
+ngx_http_mj_unmap(void *data)
 {
-    b->error = error;
-    return 0;
+    ngx_str_t  *map = data;
+
+    (void) munmap(map->data, map->len);
 }
 
 
+/* a body in a file of its own, mapped for as long as the request lives */
 static ngx_int_t
-ngx_http_mj_copy(ngx_http_mj_body_t *b, ngx_str_t *dst, const u_char *s,
-    size_t len)
+ngx_http_mj_map_file(ngx_http_request_t *r, ngx_buf_t *b, u_char **text)
 {
-    dst->data = ngx_pnalloc(b->r->pool, len);
-    if (dst->data == NULL) {
+    void                *p;
+    size_t               len;
+    ngx_str_t           *map;
+    ngx_pool_cleanup_t  *cln;
+
+    len = (size_t) b->file_last;
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_str_t));
+    if (cln == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(dst->data, s, len);
-    dst->len = len;
+    p = mmap(NULL, len, PROT_READ, MAP_PRIVATE, b->file->fd, 0);
+    if (p == MAP_FAILED) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      "mmap(\"%V\") failed", &b->file->name);
+        return NGX_ERROR;
+    }
+
+    map = cln->data;
+    map->data = p;
+    map->len = len;
+    cln->handler = ngx_http_mj_unmap;
+
+    *text = (u_char *) p + b->file_pos;
 
     return NGX_OK;
 }
 
 
-/* a scalar or the start of a container, where a value is expected */
-static int
-ngx_http_mj_value(ngx_http_mj_body_t *b, ngx_uint_t container)
-{
-    if (b->depth == 0 && container != 1) {
-        return ngx_http_mj_fail_json(b, "the body must be a JSON object");
-    }
-
-    if (b->depth == 1) {
-        switch (b->key) {
-
-        case NGX_HTTP_MJ_K_TASKID:
-            return ngx_http_mj_fail_json(b, "taskId must be a string");
-
-        case NGX_HTTP_MJ_K_CUSTOMID:
-            return ngx_http_mj_fail_json(b, "customId must be a string");
-
-        case NGX_HTTP_MJ_K_CONTENT:
-            return ngx_http_mj_fail_json(b, "content must be a string");
-
-        case NGX_HTTP_MJ_K_IDS:
-            if (container != 2) {
-                return ngx_http_mj_fail_json(b,
-                                             "ids must be an array of strings");
-            }
-            break;
-
-        case NGX_HTTP_MJ_K_NOTIFYHOOK:
-            b->drop |= ngx_http_mj_bit(NGX_HTTP_MJ_K_NOTIFYHOOK);
-            break;
-        }
-
-    } else if (b->depth == 2 && b->key == NGX_HTTP_MJ_K_IDS) {
-        return ngx_http_mj_fail_json(b, "ids must be an array of strings");
-    }
-
-    return 1;
-}
-
-
-static int
-ngx_http_mj_on_null(void *ctx)
-{
-    return ngx_http_mj_value(ctx, 0);
-}
-
-
-static int
-ngx_http_mj_on_boolean(void *ctx, int v)
-{
-    return ngx_http_mj_value(ctx, 0);
-}
-
-
-static int
-ngx_http_mj_on_number(void *ctx, const char *s, size_t len)
-{
-    return ngx_http_mj_value(ctx, 0);
-}
-
-
-static ngx_uint_t
-ngx_http_mj_hook_allowed(ngx_http_mj_body_t *b, const u_char *s, size_t len)
-{
-    ngx_uint_t   i;
-    ngx_str_t   *p;
-
-    if (b->conf->hooks == NULL) {
-        return 0;
-    }
-
-    p = b->conf->hooks->elts;
-
-    for (i = 0; i < b->conf->hooks->nelts; i++) {
-        if (len >= p[i].len && ngx_strncmp(s, p[i].data, p[i].len) == 0) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-static int
-ngx_http_mj_on_string(void *ctx, const unsigned char *s, size_t len)
-{
-    ngx_str_t           *id;
-    ngx_http_mj_body_t  *b = ctx;
-
-    if (b->depth == 1) {
-        switch (b->key) {
-
-        case NGX_HTTP_MJ_K_TASKID:
-            return ngx_http_mj_copy(b, &b->task_id, s, len) == NGX_OK;
-
-        case NGX_HTTP_MJ_K_CONTENT:
-            return ngx_http_mj_copy(b, &b->content, s, len) == NGX_OK;
-
-        case NGX_HTTP_MJ_K_CUSTOMID:
-            return ngx_http_mj_copy(b, &b->custom_id, s, len) == NGX_OK;
-
-        case NGX_HTTP_MJ_K_ACTION:
-            return ngx_http_mj_copy(b, &b->action, s, len) == NGX_OK;
-
-        case NGX_HTTP_MJ_K_IDS:
-            return ngx_http_mj_fail_json(b, "ids must be an array of strings");
-
-        case NGX_HTTP_MJ_K_NOTIFYHOOK:
-            if (!ngx_http_mj_hook_allowed(b, s, len)) {
-                b->drop |= ngx_http_mj_bit(NGX_HTTP_MJ_K_NOTIFYHOOK);
-            }
-            return 1;
-        }
-
-        return 1;
-    }
-
-    if (b->depth == 2 && b->key == NGX_HTTP_MJ_K_IDS) {
-        id = ngx_array_push(&b->ids);
-        if (id == NULL) {
-            return 0;
-        }
-
-        return ngx_http_mj_copy(b, id, s, len) == NGX_OK;
-    }
-
-    return ngx_http_mj_value(b, 0);
-}
-
-
-static int
-ngx_http_mj_on_start_map(void *ctx)
-{
-    ngx_http_mj_body_t  *b = ctx;
-
-    if (!ngx_http_mj_value(b, 1)) {
-        return 0;
-    }
-
-    b->depth++;
-    return 1;
-}
-
-
-static int
-ngx_http_mj_on_start_array(void *ctx)
-{
-    ngx_http_mj_body_t  *b = ctx;
-
-    if (!ngx_http_mj_value(b, 2)) {
-        return 0;
-    }
-
-    b->depth++;
-    return 1;
-}
-
-
-static int
-ngx_http_mj_on_end(void *ctx)
-{
-    ngx_http_mj_body_t  *b = ctx;
-
-    b->depth--;
-    return 1;
-}
-
-
-static int
-ngx_http_mj_on_map_key(void *ctx, const unsigned char *key, size_t len)
-{
-    ngx_uint_t           k;
-    ngx_http_mj_body_t  *b = ctx;
-
-    if (b->depth != 1) {
-        return 1;
-    }
-
-    k = ngx_http_mj_key_class(key, len);
-    b->key = k;
-
-    if (k == NGX_HTTP_MJ_K_OTHER) {
-        return 1;
-    }
-
-    if (b->seen & ngx_http_mj_bit(k)) {
-        return ngx_http_mj_fail_json(b, "the body repeats a key the gateway "
-                                        "acts on");
-    }
-
-    b->seen |= ngx_http_mj_bit(k);
-
-    if (k == NGX_HTTP_MJ_K_ACCOUNTFILTER && !b->conf->account_filter) {
-        b->drop |= ngx_http_mj_bit(k);
-    }
-
-    return 1;
-}
-
-
-static yajl_callbacks  ngx_http_mj_inspect_callbacks = {
-    ngx_http_mj_on_null,
-    ngx_http_mj_on_boolean,
-    NULL,
-    NULL,
-    ngx_http_mj_on_number,
-    ngx_http_mj_on_string,
-    ngx_http_mj_on_start_map,
-    ngx_http_mj_on_map_key,
-    ngx_http_mj_on_end,
-    ngx_http_mj_on_start_array,
-    ngx_http_mj_on_end
-};
-
-
-/* the rebuild: everything but the members dropped; ids cut to "keep" */
-
-
-#define ngx_http_mj_gen_skip(b, open, close)                                 \
-    if ((b)->skip) {                                                         \
-        (b)->depth += (open);                                                \
-        (b)->depth -= (close);                                               \
-        if ((b)->depth == (b)->skip) {                                       \
-            (b)->skip = 0;                                                   \
-        }                                                                    \
-        return 1;                                                            \
-    }
-
-
-static int
-ngx_http_mj_gen_null(void *ctx)
-{
-    ngx_http_mj_body_t  *b = ctx;
-
-    ngx_http_mj_gen_skip(b, 0, 0);
-    return yajl_gen_null(b->gen) == yajl_gen_status_ok;
-}
-
-
-static int
-ngx_http_mj_gen_boolean(void *ctx, int v)
-{
-    ngx_http_mj_body_t  *b = ctx;
-
-    ngx_http_mj_gen_skip(b, 0, 0);
-    return yajl_gen_bool(b->gen, v) == yajl_gen_status_ok;
-}
-
-
-static int
-ngx_http_mj_gen_number(void *ctx, const char *s, size_t len)
-{
-    ngx_http_mj_body_t  *b = ctx;
-
-    ngx_http_mj_gen_skip(b, 0, 0);
-    return yajl_gen_number(b->gen, s, len) == yajl_gen_status_ok;
-}
-
-
-static int
-ngx_http_mj_gen_string(void *ctx, const unsigned char *s, size_t len)
-{
-    ngx_http_mj_body_t  *b = ctx;
-
-    ngx_http_mj_gen_skip(b, 0, 0);
-    return yajl_gen_string(b->gen, s, len) == yajl_gen_status_ok;
-}
-
-
-static int
-ngx_http_mj_gen_start_map(void *ctx)
-{
-    ngx_http_mj_body_t  *b = ctx;
-
-    ngx_http_mj_gen_skip(b, 1, 0);
-    b->depth++;
-    return yajl_gen_map_open(b->gen) == yajl_gen_status_ok;
-}
-
-
-static int
-ngx_http_mj_gen_end_map(void *ctx)
-{
-    ngx_http_mj_body_t  *b = ctx;
-
-    ngx_http_mj_gen_skip(b, 0, 1);
-    b->depth--;
-    return yajl_gen_map_close(b->gen) == yajl_gen_status_ok;
-}
-
-
-static int
-ngx_http_mj_gen_start_array(void *ctx)
-{
-    ngx_http_mj_body_t  *b = ctx;
-
-    ngx_http_mj_gen_skip(b, 1, 0);
-    b->depth++;
-    return yajl_gen_array_open(b->gen) == yajl_gen_status_ok;
-}
-
-
-static int
-ngx_http_mj_gen_end_array(void *ctx)
-{
-    ngx_http_mj_body_t  *b = ctx;
-
-    ngx_http_mj_gen_skip(b, 0, 1);
-    b->depth--;
-    return yajl_gen_array_close(b->gen) == yajl_gen_status_ok;
-}
-
-
-static int
-ngx_http_mj_gen_map_key(void *ctx, const unsigned char *key, size_t len)
-{
-    ngx_uint_t           k, i;
-    ngx_str_t           *id;
-    ngx_http_mj_body_t  *b = ctx;
-
-    ngx_http_mj_gen_skip(b, 0, 0);
-
-    if (b->depth != 1) {
-        return yajl_gen_string(b->gen, key, len) == yajl_gen_status_ok;
-    }
-
-    k = ngx_http_mj_key_class(key, len);
-
-    if (b->drop & ngx_http_mj_bit(k)) {
-        b->skip = 1;
-        return 1;
-    }
-
-    if (yajl_gen_string(b->gen, key, len) != yajl_gen_status_ok) {
-        return 0;
-    }
-
-    if (k != NGX_HTTP_MJ_K_IDS || b->keep == NULL) {
-        return 1;
-    }
-
-    /* the caller's own ids instead of the value that follows */
-    b->skip = 1;
-
-    if (yajl_gen_array_open(b->gen) != yajl_gen_status_ok) {
-        return 0;
-    }
-
-    id = b->keep->elts;
-
-    for (i = 0; i < b->keep->nelts; i++) {
-        if (yajl_gen_string(b->gen, id[i].data, id[i].len)
-            != yajl_gen_status_ok)
-        {
-            return 0;
-        }
-    }
-
-    return yajl_gen_array_close(b->gen) == yajl_gen_status_ok;
-}
-
-
-static yajl_callbacks  ngx_http_mj_gen_callbacks = {
-    ngx_http_mj_gen_null,
-    ngx_http_mj_gen_boolean,
-    NULL,
-    NULL,
-    ngx_http_mj_gen_number,
-    ngx_http_mj_gen_string,
-    ngx_http_mj_gen_start_map,
-    ngx_http_mj_gen_map_key,
-    ngx_http_mj_gen_end_map,
-    ngx_http_mj_gen_start_array,
-    ngx_http_mj_gen_end_array
-};
-
-
 /*
- * Feed the request body to a parser, in memory or from the temp file,
- * chunk by chunk.  Returns NGX_OK, NGX_DECLINED for a body that is not
- * JSON (or that a callback refused), NGX_ERROR.
+ * The body as one block: the buffer itself, the mapped temp file, or (for
+ * a chain of several parts, which nginx rarely makes) a copy.
  */
 static ngx_int_t
-ngx_http_mj_parse_body(ngx_http_request_t *r, yajl_callbacks *cb, void *ctx)
+ngx_http_mj_body_text(ngx_http_request_t *r, u_char **text, size_t *len,
+    ngx_uint_t *in_file)
 {
-    off_t         off;
+    u_char       *p;
+    off_t         size;
     ssize_t       n;
-    u_char       *chunk;
-    ngx_int_t     rc;
-    ngx_buf_t    *buf;
+    ngx_buf_t    *b, *one;
+    ngx_uint_t    parts;
     ngx_chain_t  *cl;
-    yajl_handle   h;
 
-    h = yajl_alloc(cb, ngx_http_mj_yajl_alloc_funcs(r), ctx);
-    if (h == NULL) {
+    size = 0;
+    parts = 0;
+    one = NULL;
+    *in_file = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        n = b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
+
+        if (n > 0) {
+            size += n;
+            parts++;
+            one = b;
+            *in_file |= b->in_file;
+        }
+    }
+
+    *len = (size_t) size;
+
+    if (parts == 0) {
+        *text = (u_char *) "";
+        return NGX_OK;
+    }
+
+    if (parts == 1) {
+        if (!one->in_file) {
+            *text = one->pos;
+            return NGX_OK;
+        }
+
+        return ngx_http_mj_map_file(r, one, text);
+    }
+
+    p = ngx_pnalloc(r->pool, *len);
+    if (p == NULL) {
         return NGX_ERROR;
     }
 
-    rc = NGX_OK;
-    chunk = NULL;
+    *text = p;
 
-    for (cl = r->request_body->bufs; cl && rc == NGX_OK; cl = cl->next) {
-        buf = cl->buf;
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
 
-        if (!buf->in_file) {
-            if (buf->last > buf->pos
-                && yajl_parse(h, buf->pos, buf->last - buf->pos)
-                   != yajl_status_ok)
-            {
-                rc = NGX_DECLINED;
+        if (!b->in_file) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                          b->file_pos);
+        if (n != b->file_last - b->file_pos) {
+            return NGX_ERROR;
+        }
+
+        p += n;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mj_sink_flush(ngx_http_mj_sink_t *s)
+{
+    ngx_chain_t  out;
+
+    if (s->buf->last == s->buf->pos) {
+        return NGX_OK;
+    }
+
+    out.buf = s->buf;
+    out.next = NULL;
+
+    if (ngx_write_chain_to_temp_file(s->file, &out) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    s->buf->pos = s->buf->start;
+    s->buf->last = s->buf->start;
+
+    return NGX_OK;
+}
+
+
+/* yajl_gen's printer: a rewritten body is never longer than its original */
+static void
+ngx_http_mj_sink_print(void *ctx, const char *str, size_t len)
+{
+    size_t               n;
+    ngx_http_mj_sink_t  *s = ctx;
+
+    while (len && !s->failed) {
+        n = ngx_min(len, (size_t) (s->buf->end - s->buf->last));
+
+        if (n == 0) {
+            if (s->file == NULL || ngx_http_mj_sink_flush(s) != NGX_OK) {
+                s->failed = 1;
             }
 
             continue;
         }
 
-        if (chunk == NULL) {
-            chunk = ngx_palloc(r->pool, NGX_HTTP_MJ_READ_CHUNK);
-            if (chunk == NULL) {
-                rc = NGX_ERROR;
-                break;
-            }
-        }
-
-        for (off = buf->file_pos; off < buf->file_last; off += n) {
-            n = ngx_read_file(buf->file, chunk,
-                              ngx_min(NGX_HTTP_MJ_READ_CHUNK,
-                                      buf->file_last - off), off);
-
-            if (n <= 0) {
-                rc = NGX_ERROR;
-                break;
-            }
-
-            if (yajl_parse(h, chunk, n) != yajl_status_ok) {
-                rc = NGX_DECLINED;
-                break;
-            }
-        }
+        s->buf->last = ngx_cpymem(s->buf->last, str, n);
+        s->size += n;
+        str += n;
+        len -= n;
     }
-
-    if (rc == NGX_OK && yajl_complete_parse(h) != yajl_status_ok) {
-        rc = NGX_DECLINED;
-    }
-
-    yajl_free(h);
-
-    if (chunk) {
-        ngx_pfree(r->pool, chunk);
-    }
-
-    return rc;
 }
 
 
 static ngx_int_t
-ngx_http_mj_rebuild(ngx_http_request_t *r, ngx_http_mj_body_t *b)
+ngx_http_mj_sink_init(ngx_http_mj_sink_t *s, ngx_http_request_t *r,
+    size_t len, ngx_uint_t in_file)
 {
-    size_t               len;
-    ngx_int_t            rc;
-    ngx_buf_t           *buf;
-    ngx_chain_t         *cl;
-    const unsigned char *out;
+    ngx_temp_file_t           *tf;
+    ngx_http_core_loc_conf_t  *clcf;
 
-    b->gen = yajl_gen_alloc(ngx_http_mj_yajl_alloc_funcs(r));
-    if (b->gen == NULL) {
+    ngx_memzero(s, sizeof(ngx_http_mj_sink_t));
+    s->r = r;
+
+    if (!in_file) {
+        s->buf = ngx_create_temp_buf(r->pool, len ? len : 1);
+        return s->buf ? NGX_OK : NGX_ERROR;
+    }
+
+    /* as ngx_http_write_request_body() makes its temp file */
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    tf = ngx_pcalloc(r->pool, sizeof(ngx_temp_file_t));
+    s->buf = ngx_create_temp_buf(r->pool, NGX_HTTP_MJ_WRITE_SLICE);
+    if (tf == NULL || s->buf == NULL) {
         return NGX_ERROR;
     }
 
-    b->depth = 0;
-    b->skip = 0;
+    tf->file.fd = NGX_INVALID_FILE;
+    tf->file.log = r->connection->log;
+    tf->path = clcf->client_body_temp_path;
+    tf->pool = r->pool;
+    tf->warn = "a client request body is buffered to a temporary file";
+    tf->log_level = r->request_body_file_log_level;
+    tf->persistent = r->request_body_in_persistent_file;
+    tf->clean = r->request_body_in_clean_file;
 
-    rc = ngx_http_mj_parse_body(r, &ngx_http_mj_gen_callbacks, b);
-
-    if (rc == NGX_OK
-        && yajl_gen_get_buf(b->gen, &out, &len) == yajl_gen_status_ok)
-    {
-        buf = ngx_create_temp_buf(r->pool, len ? len : 1);
-        cl = ngx_alloc_chain_link(r->pool);
-
-        if (buf == NULL || cl == NULL) {
-            rc = NGX_ERROR;
-
-        } else {
-            buf->last = ngx_cpymem(buf->pos, out, len);
-            buf->last_buf = 1;
-            cl->buf = buf;
-            cl->next = NULL;
-
-            /* what proxy_pass sends, on every try */
-            r->request_body->bufs = cl;
-            r->request_body->buf = buf;
-            r->headers_in.content_length_n = len;
-        }
-
-    } else if (rc == NGX_OK) {
-        rc = NGX_ERROR;
+    if (r->request_body_file_group_access) {
+        tf->access = 0660;
     }
 
-    yajl_gen_free(b->gen);
-    b->gen = NULL;
+    s->file = tf;
 
-    return rc;
+    return NGX_OK;
+}
+
+
+/* the rewritten body is what proxy_pass sends, on every try */
+static ngx_int_t
+ngx_http_mj_sink_done(ngx_http_mj_sink_t *s)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (s->failed) {
+        return NGX_ERROR;
+    }
+
+    cl = ngx_alloc_chain_link(s->r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b = s->buf;
+
+    if (s->file) {
+        if (ngx_http_mj_sink_flush(s) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        b = ngx_calloc_buf(s->r->pool);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->in_file = 1;
+        b->file = &s->file->file;
+        b->file_pos = 0;
+        b->file_last = s->size;
+
+        s->r->request_body->temp_file = s->file;
+    }
+
+    b->last_buf = 1;
+    cl->buf = b;
+    cl->next = NULL;
+
+    s->r->request_body->bufs = cl;
+    s->r->request_body->buf = s->file ? NULL : b;
+    s->r->headers_in.content_length_n = s->size;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mj_rewrite(ngx_http_request_t *r, mj_body_t *b, mj_span_t *keep,
+    size_t nkeep, ngx_uint_t in_file)
+{
+    ngx_http_mj_sink_t  sink;
+
+    if (ngx_http_mj_sink_init(&sink, r, b->text_len, in_file) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (mj_body_rewrite(b, keep, nkeep, ngx_http_mj_sink_print, &sink) != 0) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_mj_sink_done(&sink);
 }
 
 
@@ -664,24 +365,26 @@ ngx_http_mj_check_task(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 /* list-by-condition: the caller's own ids, all from one upstream key */
 static ngx_int_t
 ngx_http_mj_own_ids(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
-    ngx_http_mj_body_t *b)
+    mj_body_t *b, mj_span_t **keep, size_t *nkeep)
 {
+    size_t              i, n;
     uint32_t            ukey, first;
-    ngx_uint_t          i;
-    ngx_str_t          *id, *keep;
+    ngx_str_t           id;
+    mj_span_t          *k;
     ngx_http_mj_tid_t   tid;
 
-    b->keep = ngx_array_create(r->pool, b->ids.nelts ? b->ids.nelts : 1,
-                               sizeof(ngx_str_t));
-    if (b->keep == NULL) {
+    k = ngx_palloc(r->pool, (b->nids ? b->nids : 1) * sizeof(mj_span_t));
+    if (k == NULL) {
         return NGX_ERROR;
     }
 
-    id = b->ids.elts;
     first = 0;
+    n = 0;
 
-    for (i = 0; i < b->ids.nelts; i++) {
-        if (ngx_http_mj_tid(ctx->zone, &id[i], &tid) != NGX_OK) {
+    for (i = 0; i < b->nids; i++) {
+        ngx_http_mj_str(&id, &b->ids[i]);
+
+        if (ngx_http_mj_tid(ctx->zone, &id, &tid) != NGX_OK) {
             return ngx_http_mj_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
                                     NGX_HTTP_MJ_CODE_INVALID,
                                     "invalid task id in ids");
@@ -693,42 +396,64 @@ ngx_http_mj_own_ids(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
             continue;
         }
 
-        if (b->keep->nelts == 0) {
+        if (n == 0) {
             first = ukey;
 
         } else if (ukey != first) {
             continue;
         }
 
-        keep = ngx_array_push(b->keep);
-        if (keep == NULL) {
-            return NGX_ERROR;
-        }
-
-        *keep = id[i];
+        k[n++] = b->ids[i];
     }
 
-    if (b->keep->nelts) {
+    if (n) {
         ctx->ukey = ngx_http_mj_find_ukey(r, first);
         if (ctx->ukey == NULL) {
-            b->keep->nelts = 0;
+            n = 0;
         }
     }
 
+    *keep = k;
+    *nkeep = n;
+
     return NGX_OK;
+}
+
+
+static int
+ngx_http_mj_hook_allowed(void *data, const unsigned char *url, size_t len)
+{
+    ngx_array_t  *hooks = data;
+
+    ngx_str_t   *p;
+    ngx_uint_t   i;
+
+    p = hooks->elts;
+
+    for (i = 0; i < hooks->nelts; i++) {
+        if (len >= p[i].len && ngx_strncmp(url, p[i].data, p[i].len) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
 static ngx_int_t
 ngx_http_mj_inspect(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 {
-    u_char              *p, *end;
-    ngx_int_t            rc;
-    ngx_str_t            id;
-    ngx_uint_t           flags;
-    ngx_http_mj_body_t   b;
+    u_char                  *text, *p, *end;
+    size_t                   len, nkeep;
+    ngx_int_t                rc;
+    ngx_str_t                id, custom_id, change, content;
+    mj_body_t                b;
+    mj_span_t               *keep;
+    ngx_uint_t               flags, in_file;
+    ngx_http_mj_loc_conf_t  *mlcf;
 
     flags = ctx->endpoint->flags;
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
 
     if (r->request_body == NULL || r->request_body->bufs == NULL) {
         return ngx_http_mj_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
@@ -736,50 +461,65 @@ ngx_http_mj_inspect(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
                                 "a JSON body is required");
     }
 
-    ngx_memzero(&b, sizeof(ngx_http_mj_body_t));
-    b.r = r;
-    b.conf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
-
-    if (ngx_array_init(&b.ids, r->pool, 4, sizeof(ngx_str_t)) != NGX_OK) {
+    if (ngx_http_mj_body_text(r, &text, &len, &in_file) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_mj_parse_body(r, &ngx_http_mj_inspect_callbacks, &b);
+    ngx_memzero(&b, sizeof(mj_body_t));
+    b.alloc = ngx_http_mj_yajl_alloc_funcs(r);
+    b.keep_account_filter = mlcf->account_filter ? 1 : 0;
 
-    if (rc == NGX_ERROR) {
+    if (mlcf->hooks) {
+        b.hook_allowed = ngx_http_mj_hook_allowed;
+        b.data = mlcf->hooks;
+    }
+
+    if (b.alloc == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc == NGX_DECLINED) {
+    rc = mj_body_inspect(&b, text, len);
+
+    if (rc == -2) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == -1) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mj: body of \"%V\" refused: %s",
+                      &ctx->endpoint->name, b.error);
+
         return ngx_http_mj_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                NGX_HTTP_MJ_CODE_INVALID,
-                                b.error ? b.error : "the body is not JSON");
+                                NGX_HTTP_MJ_CODE_INVALID, (char *) b.error);
     }
 
     if (flags & NGX_HTTP_MJ_EP_BODY_TASK) {
-        if (b.task_id.data == NULL) {
+        if (b.str[MJ_BODY_TASKID].data == NULL) {
             return ngx_http_mj_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
                                     NGX_HTTP_MJ_CODE_INVALID,
                                     "taskId is required");
         }
 
-        ctx->task_id = b.task_id;
-        rc = ngx_http_mj_check_task(r, ctx, &b.task_id);
+        ngx_http_mj_str(&ctx->task_id, &b.str[MJ_BODY_TASKID]);
+
+        rc = ngx_http_mj_check_task(r, ctx, &ctx->task_id);
         if (rc != NGX_OK) {
             return rc;
         }
     }
 
+    ngx_http_mj_str(&content, &b.str[MJ_BODY_CONTENT]);
+
     if (flags & NGX_HTTP_MJ_EP_CONTENT) {
-        if (b.content.data == NULL) {
+        if (content.data == NULL) {
             return ngx_http_mj_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
                                     NGX_HTTP_MJ_CODE_INVALID,
                                     "content is required");
         }
 
         /* "<taskId> U2": the id is the first word */
-        p = b.content.data;
-        end = p + b.content.len;
+        p = content.data;
+        end = p + content.len;
 
         while (p < end && *p == ' ') {
             p++;
@@ -800,24 +540,27 @@ ngx_http_mj_inspect(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
         }
     }
 
+    keep = NULL;
+    nkeep = 0;
+
     if (flags & NGX_HTTP_MJ_EP_LIST) {
-        if (!(b.seen & ngx_http_mj_bit(NGX_HTTP_MJ_K_IDS))) {
+        if (!(b.seen & MJ_BODY_BIT(MJ_BODY_IDS))) {
             return ngx_http_mj_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
                                     NGX_HTTP_MJ_CODE_INVALID,
                                     "ids is required");
         }
 
-        rc = ngx_http_mj_own_ids(r, ctx, &b);
+        rc = ngx_http_mj_own_ids(r, ctx, &b, &keep, &nkeep);
         if (rc != NGX_OK) {
             return rc == NGX_ERROR ? NGX_HTTP_INTERNAL_SERVER_ERROR : rc;
         }
 
-        if (b.keep->nelts == 0) {
+        if (nkeep == 0) {
             return NGX_HTTP_MJ_ANSWER_EMPTY;
         }
 
-        if (b.keep->nelts == b.ids.nelts) {
-            b.keep = NULL;
+        if (nkeep == b.nids) {
+            keep = NULL;
         }
     }
 
@@ -829,26 +572,30 @@ ngx_http_mj_inspect(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
         && !(ctx->endpoint->name.len == 5
              && ngx_strncmp(ctx->endpoint->name.data, "modal", 5) == 0))
     {
+        ngx_http_mj_str(&custom_id, &b.str[MJ_BODY_CUSTOMID]);
+        ngx_http_mj_str(&change, &b.str[MJ_BODY_ACTION]);
+
         ctx->action = ngx_http_mj_action_of(&ctx->endpoint->name,
-                                            &b.custom_id, &b.action,
+                                            &custom_id,
+                                            change.data ? &change : NULL,
                                             (flags & NGX_HTTP_MJ_EP_CONTENT)
-                                            ? &b.content : NULL);
+                                            ? &content : NULL);
     }
 
     if (b.drop) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "mj: removed%s%s from the body of \"%V\"",
-                      (b.drop & ngx_http_mj_bit(NGX_HTTP_MJ_K_NOTIFYHOOK))
+                      (b.drop & MJ_BODY_BIT(MJ_BODY_NOTIFYHOOK))
                       ? " notifyHook" : "",
-                      (b.drop & ngx_http_mj_bit(NGX_HTTP_MJ_K_ACCOUNTFILTER))
+                      (b.drop & MJ_BODY_BIT(MJ_BODY_ACCOUNTFILTER))
                       ? " accountFilter" : "",
                       &ctx->endpoint->name);
     }
 
-    if (b.drop || b.keep) {
-        if (ngx_http_mj_rebuild(r, &b) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    if ((b.drop || keep)
+        && ngx_http_mj_rewrite(r, &b, keep, nkeep, in_file) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return NGX_OK;
