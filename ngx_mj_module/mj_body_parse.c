@@ -229,6 +229,7 @@ mj_body_keep(mj_body_t *b, mj_span_t *dst, const unsigned char *s,
     }
 
     memcpy(p, s, len);
+    b->copied += len;
     dst->data = p;
     dst->len = len;
 
@@ -483,6 +484,7 @@ mj_body_parse(mj_body_t *b, yajl_callbacks *cb)
     }
 
     rc = 0;
+    b->parses++;
 
     if (yajl_parse(h, b->text, b->text_len) != yajl_status_ok
         || yajl_complete_parse(h) != yajl_status_ok)

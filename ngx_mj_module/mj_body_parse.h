@@ -62,6 +62,10 @@ struct mj_body_s {
     mj_span_t                 *ids;       /* the strings of "ids" */
     size_t                     nids;
 
+    /* what reading it cost: yajl_parse() calls, bytes copied out of it */
+    unsigned                   parses;
+    size_t                     copied;
+
     /* private */
     const unsigned char       *text;
     size_t                     text_len;

@@ -304,195 +304,329 @@ ngx_http_mj_setting(long user, ngx_int_t conf)
 }
 
 
-ngx_int_t
-ngx_http_mj_limits(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
-{
-    time_t                   now, wait;
+/* what one request's limits come to: its settings, then the verdict */
+typedef struct {
+    ngx_uint_t               mode;
+    ngx_uint_t               bucket;      /* NGX_HTTP_MJ_SUBMIT, ..._POLL */
+    ngx_uint_t               submit;      /* a submit that may be charged */
+    ngx_uint_t               rate;
+    ngx_uint_t               burst;
+    ngx_uint_t               cap;
+    ngx_uint_t               quota;
+    ngx_uint_t               cost;
+    time_t                   now;
     uint64_t                 ms;
     uint32_t                 day;
-    ngx_uint_t               k, b, submit, rate, burst, cap, quota, cost;
-    ngx_uint_t               reject, left, kept, logged;
-    ngx_msec_t               delay, empty;
+    ngx_uint_t               reject;      /* NGX_HTTP_MJ_REJ_N: none */
+    time_t                   wait;
+    ngx_http_mj_policy_t     pol[2];      /* the rate, the quota */
+} ngx_http_mj_verdict_t;
+
+
+/* outside the lock: the user's settings over the location's */
+static void
+ngx_http_mj_limit_settings(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    ngx_http_mj_verdict_t *v)
+{
+    ngx_uint_t               b;
     ngx_http_mj_user_t      *user;
-    ngx_http_mj_ustat_t     *u;
-    ngx_http_mj_zone_sh_t   *sh;
-    ngx_http_mj_policy_t     pol[3];
     ngx_http_mj_loc_conf_t  *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
     user = ctx->user;
-    sh = ctx->zone->sh;
+
+    b = (ctx->endpoint->flags & NGX_HTTP_MJ_EP_POLL) ? NGX_HTTP_MJ_POLL
+                                                     : NGX_HTTP_MJ_SUBMIT;
+    v->bucket = b;
 
     /* a request refused anyway (no such task) still counts for its rate */
-    submit = (ctx->endpoint->flags & NGX_HTTP_MJ_EP_SUBMIT) && !ctx->rate_only;
-    b = (ctx->endpoint->flags & NGX_HTTP_MJ_EP_POLL) ? NGX_HTTP_MJ_POLL
-        : NGX_HTTP_MJ_SUBMIT;
+    v->submit = (ctx->endpoint->flags & NGX_HTTP_MJ_EP_SUBMIT)
+                && v->mode != NGX_HTTP_MJ_LIMIT_RATE;
 
-    ngx_memzero(pol, sizeof(pol));
-    reject = NGX_HTTP_MJ_REJ_N;
-    wait = 0;
-    now = ngx_time();
-    ms = ngx_http_mj_now_ms();
-    day = (uint32_t) (now / 86400);
+    v->rate = user->limit[b].rate != MJ_UNSET
+              ? (ngx_uint_t) user->limit[b].rate : mlcf->limit[b].rate;
+    v->burst = ngx_http_mj_setting(user->limit[b].burst,
+                                   (ngx_int_t) mlcf->limit[b].burst);
+    if (v->burst == NGX_MAX_UINT32_VALUE) {
+        v->burst = 0;
+    }
+
+    v->cap = ngx_http_mj_setting(user->tasks, mlcf->tasks);
+    v->quota = ngx_http_mj_setting(user->quota, mlcf->quota);
+    v->cost = ctx->action ? mlcf->cost[ctx->action - 1] : 1;
+
+    v->now = ngx_time();
+    v->ms = ngx_http_mj_now_ms();
+    v->day = (uint32_t) (v->now / 86400);
+    v->reject = NGX_HTTP_MJ_REJ_N;
 
     /* an action outside the user's list is refused before anything counts */
-    if (submit && user->actions
-        && (ctx->action == 0 || !(user->actions & (1u << (ctx->action - 1)))))
+    if (v->submit && v->mode == NGX_HTTP_MJ_LIMIT_ALL && user->actions
+        && (ctx->action == 0
+            || !(user->actions & (1u << (ctx->action - 1)))))
     {
-        reject = NGX_HTTP_MJ_REJ_ACTION;
+        v->reject = NGX_HTTP_MJ_REJ_ACTION;
+    }
+}
+
+
+/* the request's bucket; a peek takes from a copy */
+static void
+ngx_http_mj_limit_rate_locked(ngx_http_mj_ustat_t *u,
+    ngx_http_mj_verdict_t *v)
+{
+    uint64_t               last, *lastp;
+    uint32_t               excess, *excessp;
+    ngx_uint_t             left;
+    ngx_msec_t             delay, empty;
+    ngx_http_mj_policy_t  *pol;
+
+    if (!v->rate || v->reject != NGX_HTTP_MJ_REJ_N) {
+        return;
     }
 
-    rate = user->limit[b].rate != MJ_UNSET ? (ngx_uint_t) user->limit[b].rate
-                                           : mlcf->limit[b].rate;
-    burst = ngx_http_mj_setting(user->limit[b].burst,
-                                (ngx_int_t) mlcf->limit[b].burst);
-    if (burst == NGX_MAX_UINT32_VALUE) {
-        burst = 0;
+    lastp = &u->last[v->bucket];
+    excessp = &u->excess[v->bucket];
+
+    if (v->mode == NGX_HTTP_MJ_LIMIT_PEEK) {
+        last = *lastp;
+        excess = *excessp;
+        lastp = &last;
+        excessp = &excess;
     }
 
-    cap = ngx_http_mj_setting(user->tasks, mlcf->tasks);
-    quota = ngx_http_mj_setting(user->quota, mlcf->quota);
-    cost = ctx->action ? mlcf->cost[ctx->action - 1] : 1;
+    delay = ngx_http_mj_bucket(lastp, excessp, v->rate, v->burst, v->ms, 1,
+                               &left, &empty);
+    if (delay) {
+        v->reject = NGX_HTTP_MJ_REJ_RATE;
+        v->wait = (delay + 999) / 1000;
+    }
+
+    pol = &v->pol[0];
+    pol->on = 1;
+    pol->name = ngx_http_mj_policy_names[v->bucket];
+    pol->quota = v->burst + 1;
+    pol->window = (time_t) ((v->burst + 1) * 1000 + v->rate - 1) / v->rate;
+    pol->left = left;
+    pol->reset = (time_t) (empty + 999) / 1000;
+}
+
+
+/* the unfinished tasks, and submits not answered yet, against the cap */
+static void
+ngx_http_mj_limit_cap_locked(ngx_http_mj_ustat_t *u,
+    ngx_http_mj_verdict_t *v, time_t age)
+{
+    ngx_uint_t  k;
+
+    if (!v->submit || v->cap == NGX_MAX_UINT32_VALUE
+        || v->mode == NGX_HTTP_MJ_LIMIT_PEEK)
+    {
+        return;
+    }
+
+    /* tasks older than the age count no more */
+    for (k = 0; k < u->nunfinished; /* void */ ) {
+        if (v->now - (time_t) u->unfinished[k].created >= age) {
+            u->unfinished[k] = u->unfinished[--u->nunfinished];
+            continue;
+        }
+
+        k++;
+    }
+
+    /* submits not answered yet count too, or concurrent ones pass */
+    if (u->nunfinished + u->inflight < v->cap
+        || v->reject != NGX_HTTP_MJ_REJ_N)
+    {
+        return;
+    }
+
+    v->reject = NGX_HTTP_MJ_REJ_TASKS;
+    v->wait = age;
+
+    for (k = 0; k < u->nunfinished; k++) {
+        v->wait = ngx_min(v->wait,
+                          (time_t) u->unfinished[k].created + age - v->now);
+    }
+}
+
+
+/* the units of the day; a peek only reads them */
+static void
+ngx_http_mj_limit_quota_locked(ngx_http_mj_ctx_t *ctx,
+    ngx_http_mj_ustat_t *u, ngx_http_mj_verdict_t *v)
+{
+    uint32_t               used;
+    ngx_uint_t             kept;
+    ngx_http_mj_policy_t  *pol;
+
+    if (!v->submit || v->quota == NGX_MAX_UINT32_VALUE) {
+        return;
+    }
+
+    used = (u->day == v->day) ? u->quota_used : 0;
+
+    if (v->mode != NGX_HTTP_MJ_LIMIT_PEEK) {
+        u->day = v->day;
+        u->quota_used = used;
+
+        kept = used + v->cost <= v->quota;
+
+        if (!kept && v->reject == NGX_HTTP_MJ_REJ_N) {
+            v->reject = NGX_HTTP_MJ_REJ_QUOTA;
+            v->wait = (time_t) (v->day + 1) * 86400 - v->now;
+        }
+
+        if (kept && v->reject == NGX_HTTP_MJ_REJ_N) {
+            u->quota_used += v->cost;
+            used = u->quota_used;
+            ctx->charged = v->cost;
+            ctx->charge_day = v->day;
+        }
+    }
+
+    pol = &v->pol[1];
+    pol->on = 1;
+    pol->name = "quota";
+    pol->quota = v->quota;
+    pol->window = 86400;
+    pol->left = v->quota > used ? v->quota - used : 0;
+    pol->reset = (time_t) (v->day + 1) * 86400 - v->now;
+}
+
+
+/* a user's counters, when the zone has no room for them */
+static ngx_int_t
+ngx_http_mj_limit_no_room(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    ngx_http_mj_verdict_t *v, ngx_uint_t logged)
+{
+    if (!logged) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mj_zone \"%V\" has no room for more users' "
+                      "counters: raise its users=",
+                      &ctx->zone->shm_zone->shm.name);
+    }
+
+    /* with no limit to keep, the request goes on uncounted */
+    if (!v->rate && v->reject == NGX_HTTP_MJ_REJ_N
+        && (!v->submit || (v->cap == NGX_MAX_UINT32_VALUE
+                           && v->quota == NGX_MAX_UINT32_VALUE)))
+    {
+        return NGX_OK;
+    }
+
+    return ngx_http_mj_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                            NGX_HTTP_MJ_CODE_FAILURE,
+                            "the gateway cannot count more users");
+}
+
+
+/* the headers every verdict carries, and the refusal if there is one */
+static ngx_int_t
+ngx_http_mj_limit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    ngx_http_mj_verdict_t *v)
+{
+    ngx_http_mj_loc_conf_t  *mlcf;
+
+    if (ngx_http_mj_ratelimit_headers(r, v->pol, 2) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (v->reject == NGX_HTTP_MJ_REJ_N) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "mj: user \"%V\" refused: %s", &ctx->user->name,
+                  ngx_http_mj_reject_desc[v->reject]);
+
+    if (v->reject == NGX_HTTP_MJ_REJ_ACTION) {
+        return ngx_http_mj_fail(r, ctx, NGX_HTTP_FORBIDDEN,
+                                NGX_HTTP_MJ_CODE_INVALID,
+                                ngx_http_mj_reject_desc[v->reject]);
+    }
+
+    if (ngx_http_mj_retry_after(r, v->wait) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
+
+    return ngx_http_mj_fail(r, ctx, mlcf->limit_status,
+                            NGX_HTTP_MJ_CODE_LIMIT,
+                            ngx_http_mj_reject_desc[v->reject]);
+}
+
+
+/*
+ * A request's limits, in one locked section.  NGX_HTTP_MJ_LIMIT_PEEK,
+ * before a body is read, refuses a user whose bucket is full and takes
+ * nothing otherwise; NGX_HTTP_MJ_LIMIT_RATE counts a request refused
+ * anyway against its rate only.
+ */
+ngx_int_t
+ngx_http_mj_limits(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    ngx_uint_t mode)
+{
+    ngx_uint_t               logged;
+    ngx_http_mj_ustat_t     *u;
+    ngx_http_mj_zone_sh_t   *sh;
+    ngx_http_mj_verdict_t    v;
+    ngx_http_mj_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
+    sh = ctx->zone->sh;
+
+    ngx_memzero(&v, sizeof(ngx_http_mj_verdict_t));
+    v.mode = mode;
+    ngx_http_mj_limit_settings(r, ctx, &v);
 
     ngx_shmtx_lock(&ctx->zone->shpool->mutex);
 
-    u = ngx_http_mj_ustat_locked(sh, user->owner, 1);
+    u = ngx_http_mj_ustat_locked(sh, ctx->user->owner,
+                                 mode != NGX_HTTP_MJ_LIMIT_PEEK);
 
     if (u == NULL) {
-        logged = (sh->users_logged == now);
-        sh->users_logged = now;
+        logged = (sh->users_logged == v.now);
+        sh->users_logged = v.now;
 
         ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
 
-        if (!logged) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "mj_zone \"%V\" has no room for more users' "
-                          "counters: raise its users=", 
-                          &ctx->zone->shm_zone->shm.name);
-        }
-
-        /* with no limit to keep, the request goes on uncounted */
-        if (!rate && reject == NGX_HTTP_MJ_REJ_N
-            && (!submit || (cap == NGX_MAX_UINT32_VALUE
-                            && quota == NGX_MAX_UINT32_VALUE)))
-        {
+        /* a peek finds an empty bucket: the full check comes after */
+        if (mode == NGX_HTTP_MJ_LIMIT_PEEK) {
             return NGX_OK;
         }
 
-        return ngx_http_mj_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                NGX_HTTP_MJ_CODE_FAILURE,
-                                "the gateway cannot count more users");
+        return ngx_http_mj_limit_no_room(r, ctx, &v, logged);
     }
+
+    ngx_http_mj_limit_rate_locked(u, &v);
+
+    if (mode == NGX_HTTP_MJ_LIMIT_PEEK && v.reject == NGX_HTTP_MJ_REJ_N) {
+        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
+        return NGX_OK;
+    }
+
+    ngx_http_mj_limit_cap_locked(u, &v, mlcf->task_age);
+    ngx_http_mj_limit_quota_locked(ctx, u, &v);
 
     u->requests++;
 
-    if (rate && reject == NGX_HTTP_MJ_REJ_N) {
-        delay = ngx_http_mj_bucket(&u->last[b], &u->excess[b], rate, burst,
-                                   ms, 1, &left, &empty);
-        if (delay) {
-            reject = NGX_HTTP_MJ_REJ_RATE;
-            wait = (delay + 999) / 1000;
-        }
+    if (v.reject != NGX_HTTP_MJ_REJ_N) {
+        u->rejected[v.reject]++;
 
-        pol[0].on = 1;
-        pol[0].name = ngx_http_mj_policy_names[b];
-        pol[0].quota = burst + 1;
-        pol[0].window = (time_t) ((burst + 1) * 1000 + rate - 1) / rate;
-        pol[0].left = left;
-        pol[0].reset = (time_t) (empty + 999) / 1000;
-    }
-
-    if (submit && cap != NGX_MAX_UINT32_VALUE) {
-        /* tasks older than the age count no more */
-        for (k = 0; k < u->nunfinished; /* void */ ) {
-            if (now - (time_t) u->unfinished[k].created >= mlcf->task_age) {
-                u->unfinished[k] = u->unfinished[--u->nunfinished];
-                continue;
-            }
-
-            k++;
-        }
-
-        /* submits not answered yet count too, or concurrent ones pass */
-        if (u->nunfinished + u->inflight >= cap
-            && reject == NGX_HTTP_MJ_REJ_N)
-        {
-            reject = NGX_HTTP_MJ_REJ_TASKS;
-            wait = mlcf->task_age;
-
-            for (k = 0; k < u->nunfinished; k++) {
-                wait = ngx_min(wait, (time_t) u->unfinished[k].created
-                                     + mlcf->task_age - now);
-            }
-        }
-    }
-
-    if (submit && quota != NGX_MAX_UINT32_VALUE) {
-        if (u->day != day) {
-            u->day = day;
-            u->quota_used = 0;
-        }
-
-        kept = u->quota_used + cost <= quota;
-
-        if (!kept && reject == NGX_HTTP_MJ_REJ_N) {
-            reject = NGX_HTTP_MJ_REJ_QUOTA;
-            wait = (time_t) (day + 1) * 86400 - now;
-        }
-
-        if (kept && reject == NGX_HTTP_MJ_REJ_N) {
-            u->quota_used += cost;
-            ctx->charged = cost;
-            ctx->charge_day = day;
-        }
-
-        pol[1].on = 1;
-        pol[1].name = "quota";
-        pol[1].quota = quota;
-        pol[1].window = 86400;
-        pol[1].left = quota > u->quota_used ? quota - u->quota_used : 0;
-        pol[1].reset = (time_t) (day + 1) * 86400 - now;
-    }
-
-    if (reject != NGX_HTTP_MJ_REJ_N) {
-        u->rejected[reject]++;
-
-    } else if (submit) {
+    } else if (v.submit) {
         u->submits++;
         u->inflight++;
         ctx->inflight = 1;
-        ngx_http_mj_pending_mark_locked(ctx->zone->sh, &ctx->pending,
-                                        user->owner,
+        ngx_http_mj_pending_mark_locked(sh, &ctx->pending, ctx->user->owner,
                                         NGX_HTTP_MJ_PEND_INFLIGHT);
     }
 
     ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
 
-    if (ngx_http_mj_ratelimit_headers(r, pol, 2) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (reject == NGX_HTTP_MJ_REJ_N) {
-        return NGX_OK;
-    }
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "mj: user \"%V\" refused: %s", &user->name,
-                  ngx_http_mj_reject_desc[reject]);
-
-    if (reject == NGX_HTTP_MJ_REJ_ACTION) {
-        return ngx_http_mj_fail(r, ctx, NGX_HTTP_FORBIDDEN,
-                                NGX_HTTP_MJ_CODE_INVALID,
-                                ngx_http_mj_reject_desc[reject]);
-    }
-
-    if (ngx_http_mj_retry_after(r, wait) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_mj_fail(r, ctx, mlcf->limit_status,
-                            NGX_HTTP_MJ_CODE_LIMIT,
-                            ngx_http_mj_reject_desc[reject]);
+    return ngx_http_mj_limit_answer(r, ctx, &v);
 }
 
 

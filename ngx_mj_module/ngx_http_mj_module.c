@@ -300,9 +300,7 @@ ngx_http_mj_refuse(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
         return status;
     }
 
-    ctx->rate_only = 1;
-
-    rc = ngx_http_mj_limits(r, ctx);
+    rc = ngx_http_mj_limits(r, ctx, NGX_HTTP_MJ_LIMIT_RATE);
 
     return rc == NGX_OK ? status : rc;
 }
@@ -327,7 +325,7 @@ ngx_http_mj_proceed(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     cln->handler = ngx_http_mj_cleanup;
     cln->data = ctx;
 
-    rc = ngx_http_mj_limits(r, ctx);
+    rc = ngx_http_mj_limits(r, ctx, NGX_HTTP_MJ_LIMIT_ALL);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -470,7 +468,15 @@ ngx_http_mj_handler(ngx_http_request_t *r)
         return ngx_http_mj_proceed(r, ctx);
     }
 
-    /* every other endpoint is a POST with a JSON body */
+    /*
+     * Every other endpoint is a POST with a JSON body.  A user whose
+     * bucket is full is refused before a byte of it is read.
+     */
+    rc = ngx_http_mj_limits(r, ctx, NGX_HTTP_MJ_LIMIT_PEEK);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     return ngx_http_mj_read_body(r, ctx);
 }
 

@@ -176,7 +176,6 @@ typedef struct {
     unsigned                   peek:1;
     unsigned                   replace:1;
     unsigned                   replaced:1;
-    unsigned                   rate_only:1;
     unsigned                   inflight:1;
 } ngx_http_mj_ctx_t;
 
@@ -210,7 +209,12 @@ ngx_int_t ngx_http_mj_read_body(ngx_http_request_t *r,
     ngx_http_mj_ctx_t *ctx);
 
 /* ngx_http_mj_limit.c */
-ngx_int_t ngx_http_mj_limits(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx);
+#define NGX_HTTP_MJ_LIMIT_ALL   0
+#define NGX_HTTP_MJ_LIMIT_RATE  1   /* refused anyway: the rate only */
+#define NGX_HTTP_MJ_LIMIT_PEEK  2   /* before the body: a full bucket only */
+
+ngx_int_t ngx_http_mj_limits(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    ngx_uint_t mode);
 void ngx_http_mj_settle(ngx_http_mj_ctx_t *ctx, ngx_uint_t refund);
 ngx_int_t ngx_http_mj_auth_blocked(ngx_http_request_t *r,
     ngx_http_mj_ctx_t *ctx);
