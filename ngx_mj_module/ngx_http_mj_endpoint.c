@@ -100,9 +100,9 @@ ngx_http_mj_valid_task_id(u_char *p, size_t len)
 ngx_int_t
 ngx_http_mj_classify(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 {
+    char                    *allow;
     u_char                  *p, *end, *slash;
     ngx_str_t               *mode;
-    ngx_table_elt_t         *allow;
     ngx_http_mj_endpoint_t  *ep;
 
     p = r->uri.data;
@@ -157,20 +157,15 @@ ngx_http_mj_classify(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 
     ctx->endpoint = ep;
 
-    if (r->method != ep->method) {
-        allow = ngx_list_push(&r->headers_out.headers);
-        if (allow == NULL) {
+    if (r->method != ep->method && r->method != NGX_HTTP_OPTIONS) {
+        allow = (ep->method == NGX_HTTP_GET) ? "GET, OPTIONS"
+                                             : "POST, OPTIONS";
+
+        if (ngx_http_mj_add_header(r, "Allow", (u_char *) allow,
+                                   ngx_strlen(allow))
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        allow->hash = 1;
-        ngx_str_set(&allow->key, "Allow");
-
-        if (ep->method == NGX_HTTP_GET) {
-            ngx_str_set(&allow->value, "GET, OPTIONS");
-
-        } else {
-            ngx_str_set(&allow->value, "POST, OPTIONS");
         }
 
         return ngx_http_mj_fail(r, ctx, NGX_HTTP_NOT_ALLOWED,

@@ -5,13 +5,16 @@
  * contract's JSON: nginx's own error pages (including the gateway's own
  * refusals, which are returned as statuses and rendered here, in one
  * place), an upstream that refused the operator's key (its body may quote
- * the key), upstream 5xx, and answers that are not JSON at all.
+ * the key), upstream 5xx, answers that are not JSON at all, answers that
+ * end early, and any answer that quotes the upstream key anywhere, in a
+ * header or in its body.
  *
- * The answers the gateway learns from are read as they pass: a submit's
- * answer is held whole (it is small) until its task is recorded, so a
- * client polling the new id at once finds it; list-by-condition answers
- * are held and cut to the caller's tasks; a fetch answer is peeked at for
- * its status and passes untouched.
+ * Every answer the upstream gives is held whole (they are small) before
+ * its header goes on: so that the key can be looked for in all of it, so
+ * that an answer cut short becomes a 502 rather than a truncated 200, and
+ * so that a submit's task is recorded before the client sees its id.  The
+ * answers the gateway learns from are read then: a submit's, a fetch's
+ * status, and a list's, which is cut to the caller's tasks.
  */
 
 #include "ngx_http_mj_module.h"
@@ -23,14 +26,31 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 static ngx_str_t  ngx_http_mj_nokey = ngx_string("(none)");
 
 
-/* the largest answers held: a submit result, a list of tasks */
-#define NGX_HTTP_MJ_SUBMIT_MAX  (64 * 1024)
+#define NGX_HTTP_MJ_NOT_CONTRACT  "is not the JSON the contract describes"
+
+
+/* the largest answers held: a list of tasks, any other answer */
 #define NGX_HTTP_MJ_LIST_MAX    (16 * 1024 * 1024)
+#define NGX_HTTP_MJ_ANSWER_MAX  (1024 * 1024)
 
 
 static ngx_int_t ngx_http_mj_replace(ngx_http_request_t *r,
     ngx_http_mj_ctx_t *ctx, ngx_uint_t status, ngx_uint_t code,
     ngx_str_t *desc);
+static ngx_int_t ngx_http_mj_unreadable(ngx_http_request_t *r,
+    ngx_http_mj_ctx_t *ctx, char *why);
+
+
+/* every header of a gateway location goes on through here */
+static ngx_int_t
+ngx_http_mj_next_header(ngx_http_request_t *r)
+{
+    if (ngx_http_mj_cors_headers(r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
 
 
 static ngx_uint_t
@@ -124,11 +144,99 @@ ngx_http_mj_replace(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     /* whatever sits in the body now, ours is small and in memory */
     r->filter_need_in_memory = 1;
 
-    return ngx_http_next_header_filter(r);
+    return ngx_http_mj_next_header(r);
 }
 
 
-/* an answer the gateway relays: note what it must learn from it */
+/* the upstream's cookies are its own business, not the client's */
+static void
+ngx_http_mj_drop_set_cookie(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    for (part = &r->headers_out.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (h[i].key.len == sizeof("Set-Cookie") - 1
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "Set-Cookie",
+                                   h[i].key.len) == 0)
+            {
+                h[i].hash = 0;
+            }
+        }
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_mj_quotes(ngx_str_t *s, ngx_str_t *secret)
+{
+    return secret->len && s->len >= secret->len
+           && memmem(s->data, s->len, secret->data, secret->len) != NULL;
+}
+
+
+/* the upstream key anywhere in the status line or a header of the answer */
+static ngx_uint_t
+ngx_http_mj_header_quotes(ngx_http_request_t *r, ngx_str_t *secret)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    if (ngx_http_mj_quotes(&r->headers_out.status_line, secret)
+        || ngx_http_mj_quotes(&r->headers_out.content_type, secret))
+    {
+        return 1;
+    }
+
+    for (part = &r->headers_out.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (ngx_http_mj_quotes(&h[i].key, secret)
+                || ngx_http_mj_quotes(&h[i].value, secret))
+            {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The upstream's end.  One that fails in mid-answer (cut short, a broken
+ * chunk) ends here with no last buffer; nginx closes the connection next,
+ * after a bare flush or without one.  The answer is held, so nothing of it
+ * was sent yet and the client can still be told.
+ */
+static void
+ngx_http_mj_upstream_finalize(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_mj_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mj_module);
+
+    ctx->upstream_finalize(r, rc);
+
+    if (rc == NGX_OK || !ctx->hold || r->connection->error
+        || rc == NGX_HTTP_CLIENT_CLOSED_REQUEST)
+    {
+        return;
+    }
+
+    ctx->hold = 0;
+
+    (void) ngx_http_mj_unreadable(r, ctx, "ended early");
+}
+
+
+/* an answer the gateway relays: held whole, read once it is */
 static ngx_int_t
 ngx_http_mj_read_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 {
@@ -138,24 +246,13 @@ ngx_http_mj_read_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 
     ep = ctx->endpoint;
 
-    if (ep == NULL || ctx->user == NULL || r->header_only) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    flags = ep->flags & (NGX_HTTP_MJ_EP_SUBMIT|NGX_HTTP_MJ_EP_LIST);
-
-    if (!flags && ep->name.len != 5) {
-        /* only fetch, of the rest, tells a task's status */
-        return ngx_http_next_header_filter(r);
+    if (r->header_only) {
+        return ngx_http_mj_next_header(r);
     }
 
     if (r->headers_out.content_encoding
         && r->headers_out.content_encoding->value.len)
     {
-        if (!flags) {
-            return ngx_http_next_header_filter(r);
-        }
-
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "mj: the upstream compressed its answer to \"%V\" "
                       "although the gateway asked for none",
@@ -168,21 +265,24 @@ ngx_http_mj_read_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
                                    NGX_HTTP_MJ_CODE_FAILURE, &desc);
     }
 
-    ctx->scan = ngx_http_mj_scan_create(r, flags & NGX_HTTP_MJ_EP_LIST,
-                                        !flags);
-    if (ctx->scan == NULL) {
-        return NGX_ERROR;
+    flags = ep->flags & (NGX_HTTP_MJ_EP_SUBMIT|NGX_HTTP_MJ_EP_LIST);
+
+    /* of the rest, only fetch tells a task's status */
+    if (flags || ep->name.len == 5) {
+        ctx->scan = ngx_http_mj_scan_create(r, flags & NGX_HTTP_MJ_EP_LIST,
+                                            !flags);
+        if (ctx->scan == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     r->filter_need_in_memory = 1;
 
-    if (!flags) {
-        ctx->peek = 1;
-        return ngx_http_next_header_filter(r);
-    }
-
     /* the header goes out with the whole body, once it is read */
     ctx->hold = 1;
+
+    ctx->upstream_finalize = r->upstream->finalize_request;
+    r->upstream->finalize_request = ngx_http_mj_upstream_finalize;
 
     return NGX_OK;
 }
@@ -221,7 +321,7 @@ ngx_http_mj_header_filter(ngx_http_request_t *r)
         /* nginx's own answer, the gateway's refusals among them */
 
         if (status < 400) {
-            return ngx_http_next_header_filter(r);
+            return ngx_http_mj_next_header(r);
         }
 
         ngx_http_mj_status_error(status, &code, &desc);
@@ -234,9 +334,11 @@ ngx_http_mj_header_filter(ngx_http_request_t *r)
         return ngx_http_mj_replace(r, ctx, status, code, &desc);
     }
 
-    if (r->upstream == NULL) {
-        return ngx_http_next_header_filter(r);
+    if (r->upstream == NULL || ctx->endpoint == NULL || ctx->user == NULL) {
+        return ngx_http_mj_next_header(r);
     }
+
+    ngx_http_mj_cors_drop_upstream(r);
 
     if (status == NGX_HTTP_UNAUTHORIZED || status == NGX_HTTP_FORBIDDEN) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -256,6 +358,17 @@ ngx_http_mj_header_filter(ngx_http_request_t *r)
         status = status == NGX_HTTP_GATEWAY_TIME_OUT
                  ? NGX_HTTP_GATEWAY_TIME_OUT : NGX_HTTP_BAD_GATEWAY;
 
+    } else if (ctx->ukey
+               && ngx_http_mj_header_quotes(r, &ctx->ukey->secret))
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mj: the upstream's answer to \"%V\" quotes the "
+                      "upstream key in a header; answered 502",
+                      &ctx->endpoint->name);
+
+        ngx_str_set(&desc, "the upstream's answer could not be read");
+        status = NGX_HTTP_BAD_GATEWAY;
+
     } else if (!ngx_http_mj_is_json(r)) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "mj: the upstream answered status %ui with "
@@ -266,6 +379,10 @@ ngx_http_mj_header_filter(ngx_http_request_t *r)
         status = NGX_HTTP_BAD_GATEWAY;
 
     } else {
+        if (!mlcf->set_cookie) {
+            ngx_http_mj_drop_set_cookie(r);
+        }
+
         return ngx_http_mj_read_answer(r, ctx);
     }
 
@@ -285,7 +402,7 @@ ngx_http_mj_send(ngx_http_request_t *r, u_char *p, size_t len,
     ngx_chain_t   out;
 
     if (header) {
-        rc = ngx_http_next_header_filter(r);
+        rc = ngx_http_mj_next_header(r);
 
         if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
             return rc;
@@ -310,16 +427,17 @@ ngx_http_mj_send(ngx_http_request_t *r, u_char *p, size_t len,
 }
 
 
+/* a 502 instead of an answer held whole: nothing of it was sent yet */
 static ngx_int_t
-ngx_http_mj_unreadable(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
+ngx_http_mj_unreadable(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    char *why)
 {
     ngx_int_t  rc;
     ngx_str_t  desc;
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "mj: the upstream's answer to \"%V\" is not the JSON "
-                  "the contract describes; answered 502",
-                  &ctx->endpoint->name);
+                  "mj: the upstream's answer to \"%V\" %s; answered 502",
+                  &ctx->endpoint->name, why);
 
     ngx_str_set(&desc, "the upstream's answer could not be read");
     ngx_http_mj_clear_upstream_headers(r);
@@ -352,14 +470,14 @@ ngx_http_mj_submit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     if (ngx_http_mj_scan(ctx->scan, p, len, 1) == NGX_ERROR
         || o->code < 0)
     {
-        return ngx_http_mj_unreadable(r, ctx);
+        return ngx_http_mj_unreadable(r, ctx, NGX_HTTP_MJ_NOT_CONTRACT);
     }
 
     code = o->code;
 
     if (code == 1 || code == 21 || code == 22) {
         if (ngx_http_mj_tid(ctx->zone, &o->result, &tid) != NGX_OK) {
-            return ngx_http_mj_unreadable(r, ctx);
+            return ngx_http_mj_unreadable(r, ctx, NGX_HTTP_MJ_NOT_CONTRACT);
         }
 
         ctx->task_id = o->result;
@@ -414,7 +532,7 @@ ngx_http_mj_list_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     ngx_http_mj_obj_t  *o;
 
     if (ngx_http_mj_scan(ctx->scan, p, len, 1) == NGX_ERROR) {
-        return ngx_http_mj_unreadable(r, ctx);
+        return ngx_http_mj_unreadable(r, ctx, NGX_HTTP_MJ_NOT_CONTRACT);
     }
 
     out = ngx_pnalloc(r->pool, len + 2);
@@ -456,6 +574,52 @@ ngx_http_mj_list_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 }
 
 
+/* a fetch answer, whole: its status is noted, the answer goes on as it is */
+static ngx_int_t
+ngx_http_mj_fetch_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    u_char *p, size_t len)
+{
+    if (ngx_http_mj_scan(ctx->scan, p, len, 1) != NGX_ERROR
+        && ctx->scan->cur.status.len)
+    {
+        /* the id was keyed when its owner was checked */
+        ngx_http_mj_note_status(ctx, &ctx->tid, &ctx->scan->cur.status);
+    }
+
+    return ngx_http_mj_send(r, p, len, 1);
+}
+
+
+/* the whole answer: never one that quotes the key, then read by its kind */
+static ngx_int_t
+ngx_http_mj_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    u_char *p, size_t len)
+{
+    ngx_str_t  text;
+
+    text.data = p;
+    text.len = len;
+
+    if (ctx->ukey && ngx_http_mj_quotes(&text, &ctx->ukey->secret)) {
+        return ngx_http_mj_unreadable(r, ctx, "quotes the upstream key");
+    }
+
+    if (ctx->endpoint->flags & NGX_HTTP_MJ_EP_LIST) {
+        return ngx_http_mj_list_answer(r, ctx, p, len);
+    }
+
+    if (ctx->endpoint->flags & NGX_HTTP_MJ_EP_SUBMIT) {
+        return ngx_http_mj_submit_answer(r, ctx, p, len);
+    }
+
+    if (ctx->scan) {
+        return ngx_http_mj_fetch_answer(r, ctx, p, len);
+    }
+
+    return ngx_http_mj_send(r, p, len, 1);
+}
+
+
 static ngx_int_t
 ngx_http_mj_hold(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     ngx_chain_t *in)
@@ -467,7 +631,7 @@ ngx_http_mj_hold(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     ngx_chain_t  *cl;
 
     max = (ctx->endpoint->flags & NGX_HTTP_MJ_EP_LIST)
-          ? NGX_HTTP_MJ_LIST_MAX : NGX_HTTP_MJ_SUBMIT_MAX;
+          ? NGX_HTTP_MJ_LIST_MAX : NGX_HTTP_MJ_ANSWER_MAX;
     last = 0;
 
     for (cl = in; cl; cl = cl->next) {
@@ -476,21 +640,6 @@ ngx_http_mj_hold(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 
         if (b->last_buf) {
             last = 1;
-        }
-
-        if (b->flush && size == 0 && !b->last_buf && !b->in_file
-            && in->next == NULL)
-        {
-            /*
-             * A bare flush while the answer is incomplete: the upstream
-             * failed in mid-answer (nginx is about to close).  Nothing
-             * was sent yet, so the client can still be told.
-             */
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "mj: the upstream's answer to \"%V\" ended "
-                          "early", &ctx->endpoint->name);
-            ctx->hold = 0;
-            return ngx_http_mj_unreadable(r, ctx);
         }
 
         if (size == 0 || !ngx_buf_in_memory(b)) {
@@ -554,11 +703,11 @@ ngx_http_mj_hold(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
             cl->buf->file_pos = cl->buf->file_last;
         }
 
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mj: the upstream's answer to \"%V\" is larger than "
-                      "%uz bytes", &ctx->endpoint->name, max);
-
-        return ngx_http_mj_unreadable(r, ctx);
+        return ngx_http_mj_unreadable(r, ctx,
+                                      (ctx->endpoint->flags
+                                       & NGX_HTTP_MJ_EP_LIST)
+                                      ? "is larger than 16m"
+                                      : "is larger than 1m");
     }
 
     if (!last) {
@@ -570,47 +719,7 @@ ngx_http_mj_hold(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     p = ctx->held ? ctx->held->pos : (u_char *) "";
     size = ctx->held_size;
 
-    if (ctx->endpoint->flags & NGX_HTTP_MJ_EP_LIST) {
-        return ngx_http_mj_list_answer(r, ctx, p, size);
-    }
-
-    return ngx_http_mj_submit_answer(r, ctx, p, size);
-}
-
-
-/* a fetch answer passes as it is; its status is noted on the way */
-static void
-ngx_http_mj_peek(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
-    ngx_chain_t *in)
-{
-    ngx_int_t      rc;
-    ngx_buf_t     *b;
-    ngx_chain_t   *cl;
-
-    for (cl = in; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (!ngx_buf_in_memory(b)) {
-            ctx->peek = 0;
-            return;
-        }
-
-        rc = ngx_http_mj_scan(ctx->scan, b->pos, b->last - b->pos,
-                              b->last_buf);
-
-        if (rc == NGX_OK) {
-            continue;
-        }
-
-        ctx->peek = 0;
-
-        if (ctx->scan->cur.status.len) {
-            /* the id was keyed when its owner was checked */
-            ngx_http_mj_note_status(ctx, &ctx->tid, &ctx->scan->cur.status);
-        }
-
-        return;
-    }
+    return ngx_http_mj_answer(r, ctx, p, size);
 }
 
 
@@ -644,10 +753,6 @@ ngx_http_mj_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     if (ctx->hold) {
         return ngx_http_mj_hold(r, ctx, in);
-    }
-
-    if (ctx->peek) {
-        ngx_http_mj_peek(r, ctx, in);
     }
 
     return ngx_http_next_body_filter(r, in);

@@ -199,7 +199,7 @@ ngx_http_mj_bucket(uint64_t *last, uint32_t *excess, ngx_uint_t rate,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_mj_add_header(ngx_http_request_t *r, char *name, u_char *value,
     size_t len)
 {
@@ -668,22 +668,69 @@ ngx_http_mj_settle(ngx_http_mj_ctx_t *ctx, ngx_uint_t refund)
 }
 
 
+/* the client's address, whole: AF_INET as IPv6 maps it, AF_UNIX as zeros */
+static void
+ngx_http_mj_client_addr(ngx_http_request_t *r, u_char *addr,
+    uint32_t *family)
+{
+    struct sockaddr_in   *sin;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6  *sin6;
+#endif
+
+    ngx_memzero(addr, 16);
+    *family = r->connection->sockaddr->sa_family;
+
+    switch (*family) {
+
+    case AF_INET:
+        sin = (struct sockaddr_in *) r->connection->sockaddr;
+        addr[10] = 0xff;
+        addr[11] = 0xff;
+        ngx_memcpy(addr + 12, &sin->sin_addr.s_addr, 4);
+        *family = AF_INET6;
+        break;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) r->connection->sockaddr;
+        ngx_memcpy(addr, sin6->sin6_addr.s6_addr, 16);
+        break;
+#endif
+    }
+}
+
+
 static ngx_http_mj_addr_t *
 ngx_http_mj_addr_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_request_t *r)
 {
-    uint64_t             key;
-    ngx_http_mj_addr_t  *a;
+    u_char               addr[16];
+    uint32_t             family;
+    ngx_uint_t           i;
+    ngx_http_mj_addr_t  *set, *a;
 
-    key = ngx_hash_key(r->connection->addr_text.data,
-                       r->connection->addr_text.len);
-    key = key << 32 | ngx_crc32_short(r->connection->addr_text.data,
-                                      r->connection->addr_text.len);
-    a = &sh->addrs[key % NGX_HTTP_MJ_ADDRS];
+    ngx_http_mj_client_addr(r, addr, &family);
 
-    if (a->key != key) {
-        ngx_memzero(a, sizeof(ngx_http_mj_addr_t));
-        a->key = key;
+    set = &sh->addrs[(ngx_crc32_short(addr, 16) % (NGX_HTTP_MJ_ADDRS
+                                                  / NGX_HTTP_MJ_ADDR_WAYS))
+                     * NGX_HTTP_MJ_ADDR_WAYS];
+    a = set;
+
+    for (i = 0; i < NGX_HTTP_MJ_ADDR_WAYS; i++) {
+        if (set[i].last && set[i].family == family
+            && ngx_memcmp(set[i].addr, addr, 16) == 0)
+        {
+            return &set[i];
+        }
+
+        if (set[i].last < a->last) {
+            a = &set[i];
+        }
     }
+
+    ngx_memzero(a, sizeof(ngx_http_mj_addr_t));
+    ngx_memcpy(a->addr, addr, 16);
+    a->family = family;
 
     return a;
 }

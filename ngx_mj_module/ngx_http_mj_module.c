@@ -144,6 +144,20 @@ static ngx_command_t  ngx_http_mj_commands[] = {
       0,
       NULL },
 
+    { ngx_string("mj_pass_set_cookie"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mj_loc_conf_t, set_cookie),
+      NULL },
+
+    { ngx_string("mj_cors"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_mj_cors_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mj_loc_conf_t, cors),
+      NULL },
+
     { ngx_string("mj_allow_account_filter"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -310,10 +324,9 @@ ngx_http_mj_refuse(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 static ngx_int_t
 ngx_http_mj_proceed(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 {
+    ngx_int_t               rc;
     ngx_uint_t              flags;
     ngx_pool_cleanup_t     *cln;
-
-    ngx_int_t               rc;
 
     flags = ctx->endpoint->flags;
 
@@ -343,12 +356,8 @@ ngx_http_mj_proceed(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 
     ctx->reserved = (flags & NGX_HTTP_MJ_EP_SUBMIT) ? 1 : 0;
 
-    if (ngx_http_mj_swap_credentials(r, ctx->ukey,
-                                     flags & (NGX_HTTP_MJ_EP_SUBMIT
-                                              |NGX_HTTP_MJ_EP_LIST
-                                              |NGX_HTTP_MJ_EP_PATH_TASK))
-        != NGX_OK)
-    {
+    /* every answer is read, so none may come compressed */
+    if (ngx_http_mj_swap_credentials(r, ctx->ukey) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -427,13 +436,15 @@ ngx_http_mj_handler(ngx_http_request_t *r)
     }
 
     if (r->method == NGX_HTTP_OPTIONS) {
-        /* CORS preflights are the location's business, keyless */
-        if (ngx_http_mj_swap_credentials(r, NULL, 0) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        /* a preflight carries no key: the gateway answers it, never relays */
+        rc = ngx_http_mj_classify(r, ctx);
+        if (rc != NGX_OK) {
+            return rc;
         }
 
         ctx->checked = 1;
-        return NGX_DECLINED;
+        ngx_http_finalize_request(r, ngx_http_mj_preflight(r, ctx));
+        return NGX_DONE;
     }
 
     ctx->zone = mlcf->shm_zone->data;
@@ -784,7 +795,9 @@ ngx_http_mj_create_loc_conf(ngx_conf_t *cf)
 
     conf->enable = NGX_CONF_UNSET;
     conf->account_filter = NGX_CONF_UNSET;
+    conf->set_cookie = NGX_CONF_UNSET;
     conf->hooks = NGX_CONF_UNSET_PTR;
+    conf->cors = NGX_CONF_UNSET_PTR;
     conf->limit[0].rate = NGX_CONF_UNSET_UINT;
     conf->limit[1].rate = NGX_CONF_UNSET_UINT;
     conf->auth.rate = NGX_CONF_UNSET_UINT;
@@ -812,7 +825,9 @@ ngx_http_mj_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_value(conf->account_filter, prev->account_filter, 0);
+    ngx_conf_merge_value(conf->set_cookie, prev->set_cookie, 0);
     ngx_conf_merge_ptr_value(conf->hooks, prev->hooks, NULL);
+    ngx_conf_merge_ptr_value(conf->cors, prev->cors, NULL);
 
     for (i = 0; i < 2; i++) {
         if (conf->limit[i].rate == NGX_CONF_UNSET_UINT) {

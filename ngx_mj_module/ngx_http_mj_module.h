@@ -62,6 +62,7 @@ typedef struct {
     ngx_str_t                  header_lc;
     ngx_uint_t                 header_hash;
     ngx_str_t                  value;      /* "Bearer <secret>" or secret */
+    ngx_str_t                  secret;     /* within value */
     ngx_str_t                  upstream;   /* $mj_upstream */
     uint32_t                   ident;      /* stable: from the name */
 } ngx_http_mj_ukey_t;
@@ -111,6 +112,8 @@ typedef struct {
     ngx_uint_t                 auth_log_level;
     ngx_shm_zone_t            *status_zone; /* mj_status */
     ngx_array_t               *hooks;      /* allowed notifyHook prefixes */
+    ngx_flag_t                 set_cookie; /* pass the upstream's */
+    ngx_array_t               *cors;       /* origins allowed; NULL: off */
     ngx_flag_t                 account_filter;
 } ngx_http_mj_loc_conf_t;
 
@@ -154,6 +157,8 @@ typedef struct {
     ngx_buf_t                 *held;
     size_t                     held_size;
     ngx_http_mj_scan_t        *scan;
+    void                     (*upstream_finalize)(ngx_http_request_t *r,
+                                                  ngx_int_t rc);
 
     ngx_int_t                  status;     /* the handler's verdict */
 
@@ -173,7 +178,6 @@ typedef struct {
     unsigned                   reading:1;
     unsigned                   reserved:1;
     unsigned                   hold:1;
-    unsigned                   peek:1;
     unsigned                   replace:1;
     unsigned                   replaced:1;
     unsigned                   inflight:1;
@@ -197,7 +201,7 @@ char *ngx_http_mj_load_users(ngx_conf_t *cf, ngx_http_mj_main_conf_t *mmcf);
 ngx_int_t ngx_http_mj_authenticate(ngx_http_request_t *r,
     ngx_http_mj_ctx_t *ctx);
 ngx_int_t ngx_http_mj_swap_credentials(ngx_http_request_t *r,
-    ngx_http_mj_ukey_t *key, ngx_uint_t identity);
+    ngx_http_mj_ukey_t *key);
 
 ngx_http_mj_ukey_t *ngx_http_mj_find_ukey(ngx_http_request_t *r,
     uint32_t ident);
@@ -216,6 +220,8 @@ ngx_int_t ngx_http_mj_read_body(ngx_http_request_t *r,
 ngx_int_t ngx_http_mj_limits(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     ngx_uint_t mode);
 void ngx_http_mj_settle(ngx_http_mj_ctx_t *ctx, ngx_uint_t refund);
+ngx_int_t ngx_http_mj_add_header(ngx_http_request_t *r, char *name,
+    u_char *value, size_t len);
 ngx_int_t ngx_http_mj_auth_blocked(ngx_http_request_t *r,
     ngx_http_mj_ctx_t *ctx);
 void ngx_http_mj_auth_failed(ngx_http_request_t *r);
@@ -248,5 +254,12 @@ ngx_int_t ngx_http_mj_scan(ngx_http_mj_scan_t *s, u_char *p, size_t len,
 
 /* ngx_http_mj_filter.c */
 ngx_int_t ngx_http_mj_filter_init(ngx_conf_t *cf);
+
+/* ngx_http_mj_cors.c */
+char *ngx_http_mj_cors_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_mj_preflight(ngx_http_request_t *r,
+    ngx_http_mj_ctx_t *ctx);
+ngx_int_t ngx_http_mj_cors_headers(ngx_http_request_t *r);
+void ngx_http_mj_cors_drop_upstream(ngx_http_request_t *r);
 
 #endif /* NGX_HTTP_MJ_MODULE_H */

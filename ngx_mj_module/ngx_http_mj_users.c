@@ -171,6 +171,10 @@ ngx_http_mj_copy_keys(ngx_conf_t *cf, mj_ukey_rec_t *rec, size_t n,
             return NGX_ERROR;
         }
 
+        /* what an answer must never quote */
+        k->secret.len = rec[i].secret_len;
+        k->secret.data = k->value.data + k->value.len - k->secret.len;
+
         k->ident = (uint32_t) ngx_http_mj_ident(k->name.data, k->name.len);
 
         k->header_hash = ngx_hash_key_lc(k->header.data, k->header.len);
@@ -465,7 +469,6 @@ ngx_http_mj_authenticate(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 {
     u_char                    digest[MJ_DIGEST_LEN];
     ngx_str_t                 key;
-    ngx_table_elt_t          *h;
     ngx_http_mj_user_t       *u;
     ngx_http_mj_loc_conf_t   *mlcf;
     ngx_http_mj_main_conf_t  *mmcf;
@@ -477,14 +480,13 @@ ngx_http_mj_authenticate(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     }
 
     if (key.len == 0) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
+        if (ngx_http_mj_add_header(r, "WWW-Authenticate",
+                                   (u_char *) "Bearer realm=\"mj\"",
+                                   sizeof("Bearer realm=\"mj\"") - 1)
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "WWW-Authenticate");
-        ngx_str_set(&h->value, "Bearer realm=\"mj\"");
 
         return ngx_http_mj_fail(r, ctx, NGX_HTTP_UNAUTHORIZED,
                                 NGX_HTTP_MJ_CODE_INVALID,
@@ -541,9 +543,9 @@ ngx_http_mj_is_credential(ngx_table_elt_t *h)
 
 
 /*
- * Rebuild the request's header list without the client's credentials and,
- * when "key" is given, with the upstream key in the style it wants.  With
- * "identity", Accept-Encoding goes too: the gateway reads the answer.
+ * Rebuild the request's header list without the client's credentials and
+ * with the upstream key in the style it wants.  Accept-Encoding goes too:
+ * the gateway reads every answer.
  *
  * A fresh list rather than unlinking in place: nginx's list walkers do not
  * expect empty parts, and pushes into a split part would overwrite its
@@ -551,8 +553,7 @@ ngx_http_mj_is_credential(ngx_table_elt_t *h)
  * elements, which stay in the pool with the same contents.
  */
 ngx_int_t
-ngx_http_mj_swap_credentials(ngx_http_request_t *r, ngx_http_mj_ukey_t *key,
-    ngx_uint_t identity)
+ngx_http_mj_swap_credentials(ngx_http_request_t *r, ngx_http_mj_ukey_t *key)
 {
     ngx_uint_t        i, n;
     ngx_list_t        headers;
@@ -575,13 +576,11 @@ ngx_http_mj_swap_credentials(ngx_http_request_t *r, ngx_http_mj_ukey_t *key,
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (ngx_http_mj_is_credential(&h[i])) {
-                continue;
-            }
-
-            if (identity && h[i].key.len == sizeof("Accept-Encoding") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Accept-Encoding",
-                                   h[i].key.len) == 0)
+            if (ngx_http_mj_is_credential(&h[i])
+                || (h[i].key.len == sizeof("Accept-Encoding") - 1
+                    && ngx_strncasecmp(h[i].key.data,
+                                       (u_char *) "Accept-Encoding",
+                                       h[i].key.len) == 0))
             {
                 continue;
             }
@@ -595,25 +594,21 @@ ngx_http_mj_swap_credentials(ngx_http_request_t *r, ngx_http_mj_ukey_t *key,
         }
     }
 
-    if (key) {
-        e = ngx_list_push(&headers);
-        if (e == NULL) {
-            return NGX_ERROR;
-        }
-
-        e->hash = key->header_hash;
-        e->key = key->header;
-        e->value = key->value;
-        e->lowcase_key = key->header_lc.data;
+    e = ngx_list_push(&headers);
+    if (e == NULL) {
+        return NGX_ERROR;
     }
+
+    e->hash = key->header_hash;
+    e->key = key->header;
+    e->value = key->value;
+    e->lowcase_key = key->header_lc.data;
 
     r->headers_in.headers = headers;
     r->headers_in.authorization = NULL;
 
 #if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
-    if (identity) {
-        r->headers_in.accept_encoding = NULL;
-    }
+    r->headers_in.accept_encoding = NULL;
 #endif
 
     return NGX_OK;

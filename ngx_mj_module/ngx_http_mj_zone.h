@@ -78,14 +78,19 @@ typedef struct {
 } ngx_http_mj_ustat_t;
 
 
-/* failed key checks of one client address: a direct-mapped table */
-#define NGX_HTTP_MJ_ADDRS  256
+/*
+ * Failed key checks of one client address, keyed by the whole address (an
+ * IPv4 one as IPv6 maps it): sets of a few ways, the least recently failed
+ * way of a full set making room.
+ */
+#define NGX_HTTP_MJ_ADDRS     192     /* 6 KiB of the zone */
+#define NGX_HTTP_MJ_ADDR_WAYS 4
 
 typedef struct {
-    uint64_t                   key;
-    uint64_t                   last;        /* ms */
+    u_char                     addr[16];
+    uint64_t                   last;        /* ms; 0: free */
     uint32_t                   excess;
-    uint32_t                   spare;
+    uint32_t                   family;
 } ngx_http_mj_addr_t;
 
 

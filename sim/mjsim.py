@@ -92,7 +92,9 @@ DATA_URL_RE = re.compile(r"^data:([A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+);base64,")
 IMAGE_RE = re.compile(r"^/images/([A-Za-z0-9]{1,64})(_preview)?\.png$")
 MJ_RE = re.compile(r"^/(?:mj-(fast|relax|turbo)/)?mj(/.*)$")
 KNOWN_MODES = ("garbage", "html500", "json500", "502", "503", "401", "403",
-               "chunked", "split", "close", "close-after", "gzip", "truncated")
+               "chunked", "split", "close", "close-after", "gzip", "truncated",
+               "cut", "badchunk", "headers-only", "early-end", "quote-key",
+               "set-cookie")
 CONTENT_MODES = ("garbage", "html500", "json500", "502", "503", "401", "403", "close")
 
 
@@ -637,12 +639,20 @@ class Handler(BaseHTTPRequestHandler):
         return False
 
     def send(self, status, body, ctype, headers, modes):
+        if self.sim_status:
+            status = self.sim_status
+        if self.sim_quote_headers:
+            keys = ", ".join(self.given_keys()) or "(none)"
+            headers = list(headers) + [(h, "mjsim quotes %s" % keys)
+                                       for h in self.sim_quote_headers]
+        if "set-cookie" in modes:
+            headers = list(headers) + [("Set-Cookie", "simsession=s1; Path=/; HttpOnly")]
         if "gzip" in modes and self.accepts_gzip():
             body = gzip.compress(body, mtime=0)
             headers = list(headers) + [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]
-        chunked = "chunked" in modes
+        chunked = "chunked" in modes or any(m in modes for m in ("cut", "badchunk", "early-end"))
         split = "split" in modes
-        truncated = "truncated" in modes
+        truncated = any(m in modes for m in ("truncated", "cut", "badchunk", "headers-only"))
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         for k, v in headers:
@@ -665,13 +675,20 @@ class Handler(BaseHTTPRequestHandler):
             self._headers_buffer = []
             return
         self.end_headers()
-        if chunked:
-            limit = len(body) // 2 if truncated else len(body)
+        if "headers-only" in modes:
+            self.wfile.flush()
+            self.close_connection = True
+        elif chunked:
+            limit = len(body) // 2 if (truncated or "early-end" in modes) else len(body)
             for i in range(0, limit, 7):
                 piece = body[i:min(i + 7, limit)]
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
                 if split and (i // 7) % 8 == 7:
                     time.sleep(0.01)
+            if "cut" in modes:  # a chunk that promises more than it brings
+                self.wfile.write(b"%x\r\n%s" % (len(body) - limit, body[limit:limit + 3]))
+            elif "badchunk" in modes:
+                self.wfile.write(b"zz\r\n")
             if truncated:
                 self.close_connection = True
                 return
@@ -688,6 +705,8 @@ class Handler(BaseHTTPRequestHandler):
     # -- main dispatch --------------------------------------------------------------
     def dispatch(self):
         self.conn_req += 1
+        self.sim_status = None          # X-Sim-Mode's status:NNN
+        self.sim_quote_headers = []     # and quote-key-header:NAME
         parts = urlsplit(self.path)
         path = parts.path
         try:
@@ -722,7 +741,11 @@ class Handler(BaseHTTPRequestHandler):
         slow = 0
         bad = []
         for token in ",".join(raw).split(","):
-            t = token.strip().lower()
+            t = token.strip()
+            if t.lower().startswith("quote-key-header:") and len(t) > 17:
+                self.sim_quote_headers.append(t[17:])
+                continue
+            t = t.lower()
             if not t:
                 continue
             if t.startswith("slow:"):
@@ -730,6 +753,8 @@ class Handler(BaseHTTPRequestHandler):
                     slow += int(t[5:])
                 except ValueError:
                     bad.append(t)
+            elif re.fullmatch(r"status:[1-5][0-9][0-9]", t):
+                self.sim_status = int(t[7:])
             elif t in KNOWN_MODES:
                 modes.append(t)
             else:
@@ -858,6 +883,11 @@ class Handler(BaseHTTPRequestHandler):
         if "close-after" in modes:  # processed, but the answer is never sent
             self.close_connection = True
             return
+        if "quote-key" in modes:  # a debug field some providers leave on
+            quoted = ", ".join(self.given_keys()) or "(none)"
+            for o in (obj if isinstance(obj, list) else [obj]):
+                if isinstance(o, dict):
+                    o["debugApiKey"] = quoted
         self.send(status, jdump(obj), jt, [], modes)
 
     # -- control endpoints (no key, not recorded) -----------------------------------

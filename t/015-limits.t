@@ -243,6 +243,33 @@ guess-
 
 
 
+=== TEST 8b: each address has a counter of its own, even two whose slots once were one
+(127.0.0.54 and 127.0.0.102 share the low byte of their text's CRC-32, which
+was the slot of a table keyed by a hash: a failure from one reset the other)
+--- http_config eval: ::http("lim8b")
+--- user_files eval: [[users => $::Users]]
+--- config
+    set_real_ip_from 127.0.0.1;
+    real_ip_header X-Real-IP;
+    location /mj/ {
+        mj_gateway zone=lim8b;
+        mj_limit_auth rate=1r/m burst=2;
+        proxy_pass http://mjsim;
+    }
+--- more_headers eval
+[(map { "X-Real-IP: 127.0.0.54\r\nAuthorization: Bearer guess-$_" } 1 .. 4),
+ "X-Real-IP: 127.0.0.102\r\nAuthorization: Bearer guess-5",
+ "X-Real-IP: 127.0.0.54\r\nAuthorization: Bearer guess-6",
+ "X-Real-IP: 127.0.0.102\r\nAuthorization: Bearer guess-7",
+ "X-Real-IP: ::ffff:127.0.0.54\r\nAuthorization: Bearer guess-8",
+ "X-Real-IP: 2001:db8::54\r\nAuthorization: Bearer guess-9"]
+--- request eval
+[("GET /mj/task/1/fetch") x 9]
+--- error_code eval
+[401, 401, 401, 429, 401, 429, 401, 429, 401]
+
+
+
 === TEST 9: failed key checks are logged at the level the operator chooses
 --- http_config eval: ::http("lim9")
 --- user_files eval: [[users => $::Users]]
