@@ -218,3 +218,32 @@ POST /mj/submit/imagine
 {"code":9,"description":"the upstream refused the gateway's credentials"}
 --- error_log
 with status 403
+
+
+
+=== TEST 13: what nginx itself writes at info: a malformed header line, key and all
+(the docs say so; the gateway's own lines never quote a key at any level)
+--- config eval: $::Loc
+--- more_headers
+Authorization: Bearer mj-alice-0123456789abcdef
+Authorization: Bearer mj-bob-0123456789abcdef
+--- request
+GET /mj/task/1/fetch
+--- error_code: 400
+--- error_log
+client sent duplicate header line: "Authorization: Bearer mj-bob-0123456789abcdef"
+
+
+
+=== TEST 14: the gateway's server at error_log notice: no key in the log at all
+--- config eval: $::Loc
+--- log_level: notice
+--- more_headers
+Authorization: Bearer mj-alice-0123456789abcdef
+Authorization: Bearer mj-bob-0123456789abcdef
+--- request
+GET /mj/task/1/fetch
+--- error_code: 400
+--- no_error_log
+mj-alice-0123456789abcdef
+mj-bob-0123456789abcdef

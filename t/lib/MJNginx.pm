@@ -21,6 +21,7 @@ use IO::Socket::INET;
 use Time::HiRes ();
 use MJSim ();
 use MJValgrind ();
+use MJTest ();
 use Test::More ();
 
 my $VALGRIND = $ENV{MJ_NGINX_VALGRIND};
@@ -137,8 +138,20 @@ END {
 
 sub _valgrind_check {
     my ($dir) = @_;
+    _leak_check($dir);
     return unless $VALGRIND && -d "$dir/logs";
     Test::More::fail("valgrind: $_") for MJValgrind::errors("$dir/logs");
+}
+
+# every log this nginx wrote keeps the keys out, as the docs promise
+sub _leak_check {
+    my ($dir) = @_;
+    for my $f (glob "$dir/logs/*.log") {
+        open my $fh, '<', $f or next;
+        local $/;
+        my $text = <$fh>;
+        Test::More::fail("a key in $f: $_") for MJTest::mj_key_leaks($text);
+    }
 }
 
 sub start {
