@@ -13,7 +13,6 @@
  * since they keep the last copy.
  */
 
-#include <stdlib.h>
 #include <string.h>
 
 #include <yajl/yajl_parse.h>
@@ -183,18 +182,6 @@ mj_json_text_check(const unsigned char *p, size_t len)
 }
 
 
-static void *
-mj_body_alloc(mj_body_t *b, void *ptr, size_t size)
-{
-    if (b->alloc) {
-        return ptr ? b->alloc->realloc(b->alloc->ctx, ptr, size)
-                   : b->alloc->malloc(b->alloc->ctx, size);
-    }
-
-    return realloc(ptr, size);
-}
-
-
 static int
 mj_body_refuse(mj_body_t *b, const char *error)
 {
@@ -206,38 +193,23 @@ mj_body_refuse(mj_body_t *b, const char *error)
 }
 
 
-/*
- * A string yajl hands over: a span of the body itself when it had no
- * escapes, else yajl's own buffer, which the next string reuses.
- */
 static int
 mj_body_keep(mj_body_t *b, mj_span_t *dst, const unsigned char *s,
     size_t len)
 {
-    unsigned char  *p;
-
-    if (s >= b->text && s + len <= b->text + b->text_len) {
-        dst->data = s;
-        dst->len = len;
-        return 1;
-    }
-
-    p = mj_body_alloc(b, NULL, len ? len : 1);
-    if (p == NULL) {
+    if (mj_json_keep(b->alloc, b->text, b->text_len, dst, s, len,
+                     &b->copied)
+        != 0)
+    {
         b->nomem = 1;
         return 0;
     }
-
-    memcpy(p, s, len);
-    b->copied += len;
-    dst->data = p;
-    dst->len = len;
 
     return 1;
 }
 
 
-static unsigned
+unsigned
 mj_body_key_class(const unsigned char *key, size_t len)
 {
     size_t    i;
@@ -358,8 +330,8 @@ mj_body_on_string(void *ctx, const unsigned char *s, size_t len)
 
     if (b->depth == 2 && b->key == MJ_BODY_IDS) {
         if (b->nids == b->ids_cap) {
-            ids = mj_body_alloc(b, b->ids, (b->ids_cap * 2 + 4)
-                                           * sizeof(mj_span_t));
+            ids = mj_json_alloc(b->alloc, b->ids,
+                                (b->ids_cap * 2 + 4) * sizeof(mj_span_t));
             if (ids == NULL) {
                 b->nomem = 1;
                 return 0;

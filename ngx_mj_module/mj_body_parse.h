@@ -16,6 +16,8 @@
 #include <yajl/yajl_common.h>
 #include <yajl/yajl_gen.h>
 
+#include "mj_json.h"
+
 
 #define MJ_BODY_MAX_DEPTH  64       /* System.Text.Json's default MaxDepth */
 
@@ -34,12 +36,6 @@ enum {
 };
 
 #define MJ_BODY_BIT(k)  (1u << (k))
-
-
-typedef struct {
-    const unsigned char       *data;      /* NULL: absent */
-    size_t                     len;
-} mj_span_t;
 
 
 typedef struct mj_body_s  mj_body_t;
@@ -87,6 +83,9 @@ struct mj_body_s {
  * character (a surrogate pair, or no surrogate).  Returns NULL, or why not.
  */
 const char *mj_json_text_check(const unsigned char *p, size_t len);
+
+/* a top-level key's MJ_BODY_*, matched without regard to ASCII case */
+unsigned mj_body_key_class(const unsigned char *key, size_t len);
 
 /*
  * Inspect a body: 0 (the fields above are filled in), -1 when it is

@@ -269,9 +269,16 @@ ngx_http_mj_read_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 
     /* of the rest, only fetch tells a task's status */
     if (flags || ep->name.len == 5) {
-        ctx->scan = ngx_http_mj_scan_create(r, flags & NGX_HTTP_MJ_EP_LIST,
-                                            !flags);
+        ctx->scan = ngx_pcalloc(r->pool, sizeof(mj_answer_t));
         if (ctx->scan == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->scan->alloc = ngx_http_mj_yajl_alloc_funcs(r);
+        ctx->scan->array = (flags & NGX_HTTP_MJ_EP_LIST) ? 1 : 0;
+        ctx->scan->stop = flags ? 0 : 1;
+
+        if (ctx->scan->alloc == NULL) {
             return NGX_ERROR;
         }
     }
@@ -460,27 +467,31 @@ static ngx_int_t
 ngx_http_mj_submit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     u_char *p, size_t len)
 {
-    ngx_int_t           code;
+    long                code;
+    ngx_int_t           rc;
     ngx_http_mj_tid_t   tid;
-    ngx_http_mj_obj_t  *o;
 
-    o = &ctx->scan->cur;
-    code = o->code;
+    rc = mj_answer_scan(ctx->scan, p, len);
 
-    if (ngx_http_mj_scan(ctx->scan, p, len, 1) == NGX_ERROR
-        || o->code < 0)
-    {
+    if (rc == -2) {
+        return NGX_ERROR;
+    }
+
+    code = ctx->scan->cur.code;
+
+    if (rc != 0 || code < 0) {
         return ngx_http_mj_unreadable(r, ctx, NGX_HTTP_MJ_NOT_CONTRACT);
     }
 
-    code = o->code;
-
     if (code == 1 || code == 21 || code == 22) {
-        if (ngx_http_mj_tid(ctx->zone, &o->result, &tid) != NGX_OK) {
+        ctx->task_id.data = (u_char *) ctx->scan->cur.result.data;
+        ctx->task_id.len = ctx->scan->cur.result.len;
+
+        if (ngx_http_mj_tid(ctx->zone, &ctx->task_id, &tid) != NGX_OK) {
+            ngx_str_null(&ctx->task_id);
             return ngx_http_mj_unreadable(r, ctx, NGX_HTTP_MJ_NOT_CONTRACT);
         }
 
-        ctx->task_id = o->result;
         ctx->reserved = 0;
 
         (void) ngx_http_mj_task_commit(ctx->zone, &ctx->pending, &tid,
@@ -508,11 +519,15 @@ ngx_http_mj_submit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 
 static void
 ngx_http_mj_note_status(ngx_http_mj_ctx_t *ctx, ngx_http_mj_tid_t *tid,
-    ngx_str_t *status)
+    mj_span_t *status)
 {
     ngx_uint_t  st;
 
-    st = ngx_http_mj_status_code(status->data, status->len);
+    if (status->data == NULL) {
+        return;
+    }
+
+    st = ngx_http_mj_status_code((u_char *) status->data, status->len);
 
     if (st != NGX_HTTP_MJ_ST_UNKNOWN) {
         ngx_http_mj_task_status(ctx->zone, tid, st);
@@ -526,12 +541,20 @@ ngx_http_mj_list_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     u_char *p, size_t len)
 {
     u_char             *out, *q;
+    size_t              i;
     uint32_t            ukey;
-    ngx_uint_t          i;
+    ngx_int_t           rc;
+    ngx_str_t           id;
+    mj_answer_obj_t    *o;
     ngx_http_mj_tid_t   tid;
-    ngx_http_mj_obj_t  *o;
 
-    if (ngx_http_mj_scan(ctx->scan, p, len, 1) == NGX_ERROR) {
+    rc = mj_answer_scan(ctx->scan, p, len);
+
+    if (rc == -2) {
+        return NGX_ERROR;
+    }
+
+    if (rc != 0) {
         return ngx_http_mj_unreadable(r, ctx, NGX_HTTP_MJ_NOT_CONTRACT);
     }
 
@@ -542,10 +565,14 @@ ngx_http_mj_list_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 
     q = out;
     *q++ = '[';
-    o = ctx->scan->objs->elts;
+    o = ctx->scan->objs;
 
-    for (i = 0; i < ctx->scan->objs->nelts; i++) {
-        if (ngx_http_mj_tid(ctx->zone, &o[i].id, &tid) != NGX_OK
+    for (i = 0; i < ctx->scan->nobjs; i++) {
+        id.data = (u_char *) o[i].id.data;
+        id.len = o[i].id.len;
+
+        if (id.data == NULL
+            || ngx_http_mj_tid(ctx->zone, &id, &tid) != NGX_OK
             || ngx_http_mj_task_owner(ctx->zone, &tid, &ukey, NULL)
                != ctx->user->owner)
         {
@@ -579,9 +606,15 @@ static ngx_int_t
 ngx_http_mj_fetch_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     u_char *p, size_t len)
 {
-    if (ngx_http_mj_scan(ctx->scan, p, len, 1) != NGX_ERROR
-        && ctx->scan->cur.status.len)
-    {
+    ngx_int_t  rc;
+
+    rc = mj_answer_scan(ctx->scan, p, len);
+
+    if (rc == -2) {
+        return NGX_ERROR;
+    }
+
+    if (rc == 0) {
         /* the id was keyed when its owner was checked */
         ngx_http_mj_note_status(ctx, &ctx->tid, &ctx->scan->cur.status);
     }

@@ -16,6 +16,7 @@
 #include <ngx_http.h>
 
 #include "mj_users_parse.h"
+#include "mj_answer_parse.h"
 #include "ngx_http_mj_zone.h"
 
 
@@ -118,32 +119,6 @@ typedef struct {
 } ngx_http_mj_loc_conf_t;
 
 
-/* what the gateway reads of an upstream answer: ngx_http_mj_json.c */
-typedef struct {
-    ngx_int_t                  code;       /* -1: none */
-    ngx_str_t                  result;
-    ngx_str_t                  id;
-    ngx_str_t                  status;
-    size_t                     start;      /* span, in an array */
-    size_t                     end;
-} ngx_http_mj_obj_t;
-
-
-typedef struct {
-    void                      *h;          /* yajl_handle */
-    ngx_pool_t                *pool;
-    ngx_uint_t                 depth;
-    ngx_uint_t                 field;
-    size_t                     offset;     /* of the chunk being parsed */
-    ngx_http_mj_obj_t          cur;
-    ngx_array_t               *objs;       /* of an array */
-    unsigned                   array:1;
-    unsigned                   stop:1;     /* at "status" */
-    unsigned                   done:1;
-    unsigned                   bad:1;
-} ngx_http_mj_scan_t;
-
-
 typedef struct {
     ngx_http_request_t        *request;
     ngx_http_mj_user_t        *user;
@@ -156,7 +131,7 @@ typedef struct {
     /* the response as it is read: see ngx_http_mj_filter.c */
     ngx_buf_t                 *held;
     size_t                     held_size;
-    ngx_http_mj_scan_t        *scan;
+    mj_answer_t               *scan;
     void                     (*upstream_finalize)(ngx_http_request_t *r,
                                                   ngx_int_t rc);
 
@@ -247,10 +222,6 @@ ngx_int_t ngx_http_mj_fail(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     ngx_int_t status, ngx_uint_t code, char *desc);
 
 void *ngx_http_mj_yajl_alloc_funcs(ngx_http_request_t *r);
-ngx_http_mj_scan_t *ngx_http_mj_scan_create(ngx_http_request_t *r,
-    ngx_uint_t array, ngx_uint_t stop);
-ngx_int_t ngx_http_mj_scan(ngx_http_mj_scan_t *s, u_char *p, size_t len,
-    ngx_uint_t last);
 
 /* ngx_http_mj_filter.c */
 ngx_int_t ngx_http_mj_filter_init(ngx_conf_t *cf);

@@ -1,0 +1,280 @@
+/*
+ * mj_answer_parse.c: what the gateway reads of the upstream's answers; see
+ * mj_answer_parse.h.  Keys are matched exactly: the gateway reads what the
+ * upstream wrote, which is the contract's spelling.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mj_answer_parse.h"
+
+
+enum {
+    MJ_ANSWER_OTHER = 0,
+    MJ_ANSWER_CODE,
+    MJ_ANSWER_RESULT,
+    MJ_ANSWER_ID,
+    MJ_ANSWER_STATUS
+};
+
+
+static unsigned
+mj_answer_field(const unsigned char *key, size_t len)
+{
+    static const char  *fields[] = { NULL, "code", "result", "id", "status" };
+
+    unsigned  i;
+
+    for (i = 1; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (strlen(fields[i]) == len && memcmp(fields[i], key, len) == 0) {
+            return i;
+        }
+    }
+
+    return MJ_ANSWER_OTHER;
+}
+
+
+/* the depth at which an object's fields sit: 1, or 2 inside an array */
+#define mj_answer_at(a)  ((a)->depth == 1 + (unsigned) (a)->array)
+
+
+static void
+mj_answer_obj_init(mj_answer_obj_t *o)
+{
+    memset(o, 0, sizeof(mj_answer_obj_t));
+    o->code = MJ_ANSWER_NO_CODE;
+}
+
+
+static int
+mj_answer_scalar(mj_answer_t *a)
+{
+    if (a->depth == 0) {
+        a->bad = 1;
+        return 0;
+    }
+
+    if (mj_answer_at(a)) {
+        a->field = MJ_ANSWER_OTHER;
+    }
+
+    return 1;
+}
+
+
+static int
+mj_answer_null(void *ctx)
+{
+    return mj_answer_scalar(ctx);
+}
+
+
+static int
+mj_answer_boolean(void *ctx, int v)
+{
+    return mj_answer_scalar(ctx);
+}
+
+
+static int
+mj_answer_number(void *ctx, const char *num, size_t len)
+{
+    long          n;
+    size_t        i;
+    mj_answer_t  *a = ctx;
+
+    if (mj_answer_at(a) && a->field == MJ_ANSWER_CODE) {
+        n = 0;
+
+        /* a small non-negative integer, as the contract's codes are */
+        for (i = 0; i < len && len < 10; i++) {
+            if (num[i] < '0' || num[i] > '9') {
+                break;
+            }
+
+            n = n * 10 + (num[i] - '0');
+        }
+
+        a->cur.code = (len && i == len) ? n : MJ_ANSWER_BAD_CODE;
+    }
+
+    return mj_answer_scalar(a);
+}
+
+
+static int
+mj_answer_string(void *ctx, const unsigned char *str, size_t len)
+{
+    mj_span_t    *dst;
+    mj_answer_t  *a = ctx;
+
+    dst = NULL;
+
+    if (mj_answer_at(a)) {
+        switch (a->field) {
+        case MJ_ANSWER_RESULT:
+            dst = &a->cur.result;
+            break;
+        case MJ_ANSWER_ID:
+            dst = &a->cur.id;
+            break;
+        case MJ_ANSWER_STATUS:
+            dst = &a->cur.status;
+            break;
+        }
+    }
+
+    if (dst) {
+        if (mj_json_keep(a->alloc, a->text, a->text_len, dst, str, len,
+                         &a->copied)
+            != 0)
+        {
+            a->nomem = 1;
+            return 0;
+        }
+
+        if (a->stop && dst == &a->cur.status) {
+            a->done = 1;
+            return 0;
+        }
+    }
+
+    return mj_answer_scalar(a);
+}
+
+
+static int
+mj_answer_open(mj_answer_t *a, unsigned map)
+{
+    if (a->depth == 0 && (map != !a->array)) {
+        a->bad = 1;
+        return 0;
+    }
+
+    if (a->array && a->depth == 1) {
+        if (!map) {
+            a->bad = 1;
+            return 0;
+        }
+
+        mj_answer_obj_init(&a->cur);
+        a->cur.start = yajl_get_bytes_consumed(a->h) - 1;
+    }
+
+    if (mj_answer_at(a)) {
+        a->field = MJ_ANSWER_OTHER;
+    }
+
+    a->depth++;
+
+    return 1;
+}
+
+
+static int
+mj_answer_start_map(void *ctx)
+{
+    return mj_answer_open(ctx, 1);
+}
+
+
+static int
+mj_answer_start_array(void *ctx)
+{
+    return mj_answer_open(ctx, 0);
+}
+
+
+static int
+mj_answer_end(void *ctx)
+{
+    mj_answer_obj_t  *objs;
+    mj_answer_t      *a = ctx;
+
+    a->depth--;
+
+    if (!a->array || a->depth != 1) {
+        return 1;
+    }
+
+    a->cur.end = yajl_get_bytes_consumed(a->h);
+
+    if (a->nobjs == a->cap) {
+        objs = mj_json_alloc(a->alloc, a->objs,
+                             (a->cap * 2 + 8) * sizeof(mj_answer_obj_t));
+        if (objs == NULL) {
+            a->nomem = 1;
+            return 0;
+        }
+
+        a->objs = objs;
+        a->cap = a->cap * 2 + 8;
+    }
+
+    a->objs[a->nobjs++] = a->cur;
+
+    return 1;
+}
+
+
+static int
+mj_answer_key(void *ctx, const unsigned char *key, size_t len)
+{
+    mj_answer_t  *a = ctx;
+
+    if (mj_answer_at(a)) {
+        a->field = mj_answer_field(key, len);
+    }
+
+    return 1;
+}
+
+
+static yajl_callbacks  mj_answer_callbacks = {
+    mj_answer_null,
+    mj_answer_boolean,
+    NULL,
+    NULL,
+    mj_answer_number,
+    mj_answer_string,
+    mj_answer_start_map,
+    mj_answer_key,
+    mj_answer_end,
+    mj_answer_start_array,
+    mj_answer_end
+};
+
+
+int
+mj_answer_scan(mj_answer_t *a, const unsigned char *p, size_t len)
+{
+    int          rc;
+    yajl_status  st;
+
+    a->text = p;
+    a->text_len = len;
+    mj_answer_obj_init(&a->cur);
+
+    a->h = yajl_alloc(&mj_answer_callbacks, a->alloc, a);
+    if (a->h == NULL) {
+        return -2;
+    }
+
+    st = yajl_parse(a->h, p, len);
+
+    if (st == yajl_status_ok) {
+        st = yajl_complete_parse(a->h);
+    }
+
+    rc = a->nomem ? -2
+         : a->done ? 0
+         : (st != yajl_status_ok || a->bad) ? -1
+         : 0;
+
+    yajl_free(a->h);
+    a->h = NULL;
+
+    return rc;
+}
