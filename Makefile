@@ -4,6 +4,7 @@
 #   make            build build/ngx_http_mj_module.so
 #   make run        the demo: gateway + simulated upstream on 127.0.0.1
 #   make test       the whole suite (installs what it needs when root)
+#   make fuzz       the fuzz targets, FUZZ_TIME=60 seconds each
 #   make install    the .so and a modules-available snippet, Debian-style;
 #                   also the tools mj and mjctl (build/tools, docs/tools.md)
 
@@ -18,7 +19,7 @@ AVAILDIR   ?= /usr/share/nginx/modules-available
 
 SRCS := $(wildcard ngx_mj_module/*.c ngx_mj_module/*.h) config
 
-.PHONY: all deps run test test-hup test-valgrind install clean bench
+.PHONY: all deps run test test-hup test-valgrind install clean bench fuzz
 
 all: $(MODULE)
 
@@ -52,6 +53,13 @@ test-valgrind: deps all
 
 bench: deps all
 	@bash bench/run.sh
+
+# libFuzzer targets of the plain-C readers, FUZZ_TIME seconds each
+# (fuzz/Makefile; docs/testing.md)
+FUZZ_TIME  ?= 60
+
+fuzz: deps
+	@$(MAKE) -s -C fuzz OUT=$(BUILD)/fuzz FUZZ_TIME=$(FUZZ_TIME) run
 
 install: all
 	install -D -m 0644 $(MODULE) $(DESTDIR)$(MODDIR)/ngx_http_mj_module.so

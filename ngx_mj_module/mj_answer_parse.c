@@ -51,7 +51,8 @@ mj_answer_obj_init(mj_answer_obj_t *o)
 static int
 mj_answer_scalar(mj_answer_t *a)
 {
-    if (a->depth == 0) {
+    /* a bare value, or a list item that is not a task object */
+    if (a->depth == 0 || (a->array && a->depth == 1)) {
         a->bad = 1;
         return 0;
     }
@@ -214,6 +215,9 @@ mj_answer_end(void *ctx)
     }
 
     a->objs[a->nobjs++] = a->cur;
+
+    /* what it holds is the array's now */
+    mj_answer_obj_init(&a->cur);
 
     return 1;
 }

@@ -38,7 +38,8 @@ typedef struct {
     unsigned                   stop:1;    /* done once "status" is known */
 
     /* what was read */
-    mj_answer_obj_t            cur;       /* the object (an array's last) */
+    mj_answer_obj_t            cur;       /* the object; in an array, the
+                                             one being read */
     mj_answer_obj_t           *objs;      /* an array's objects */
     size_t                     nobjs;
 

@@ -341,6 +341,8 @@ mj_body_on_string(void *ctx, const unsigned char *s, size_t len)
             b->ids_cap = b->ids_cap * 2 + 4;
         }
 
+        b->ids[b->nids].data = NULL;
+
         return mj_body_keep(b, &b->ids[b->nids++], s, len);
     }
 

@@ -27,6 +27,18 @@ mj_json_keep(yajl_alloc_funcs *af, const unsigned char *text,
 {
     unsigned char  *p;
 
+    /* a copy this replaces goes back */
+    if (dst->data && (dst->data < text || dst->data >= text + text_len)) {
+        if (af) {
+            af->free(af->ctx, (void *) dst->data);
+
+        } else {
+            free((void *) dst->data);
+        }
+
+        dst->data = NULL;
+    }
+
     if (s >= text && s + len <= text + text_len) {
         dst->data = s;
         dst->len = len;

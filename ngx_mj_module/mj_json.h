@@ -25,8 +25,9 @@ typedef struct {
 void *mj_json_alloc(yajl_alloc_funcs *af, void *ptr, size_t size);
 
 /*
- * Keep a string yajl handed over while it parsed text[0..text_len-1]:
- * 0, or -1 when memory ran out.  *copied grows by what was copied.
+ * Keep a string yajl handed over while it parsed text[0..text_len-1], in
+ * place of what dst held: 0, or -1 when memory ran out.  *copied grows by
+ * what was copied.
  */
 int mj_json_keep(yajl_alloc_funcs *af, const unsigned char *text,
     size_t text_len, mj_span_t *dst, const unsigned char *s, size_t len,

@@ -1,105 +1,88 @@
 /*
  * ngx_http_mj_state.c: the state file that carries an mj_zone over a
- * restart.
+ * restart (its format: mj_state_parse.h).
  *
- * Format version 2: a header (magic, version, record sizes, the zone's
- * secret), blocks of task records each with its count and CRC, an empty
- * block, then blocks of users' counters and an empty block.  Worker 0
- * writes it every "snapshot", the master at exit: a temp file, fsync,
- * rename.  It is read when the zone is first made; a damaged file is read
- * up to the damage.
+ * Worker 0 writes it every "snapshot", the master at exit: a temp file,
+ * fsync, rename.  It is read when the zone is first made; a damaged file
+ * is read up to the damage.
  */
 
 #include "ngx_http_mj_module.h"
+#include "mj_state_parse.h"
 
 
-#define NGX_HTTP_MJ_STATE_MAGIC   "NGXMJST1"
-#define NGX_HTTP_MJ_STATE_BLOCK   1024
 /* users' counters a block: they fit in the same buffer as a task block */
 #define NGX_HTTP_MJ_USERS_BLOCK                                              \
-    (NGX_HTTP_MJ_STATE_BLOCK * sizeof(ngx_http_mj_task_t)                    \
+    (MJ_STATE_BLOCK * sizeof(ngx_http_mj_task_t)                             \
      / sizeof(ngx_http_mj_ustat_t))
 
 
-typedef struct {
-    u_char                     magic[8];
-    uint32_t                   version;
-    uint32_t                   recsize;
-    u_char                     secret[16];
-    uint32_t                   crc;
-    uint32_t                   spare;
-} ngx_http_mj_state_head_t;
-
-
-typedef struct {
-    uint32_t                   n;        /* 0: the end of the file */
-    uint32_t                   crc;
-} ngx_http_mj_state_block_t;
-
-
-/* the users' section: NULL when whole, else what is wrong with it */
-static u_char *
-ngx_http_mj_state_restore_users(ngx_http_mj_zone_t *z, ngx_fd_t fd,
-    void *buf)
+static ssize_t
+ngx_http_mj_state_fd_read(void *io, void *buf, size_t n)
 {
-    ssize_t                     n;
-    ngx_uint_t                  k;
-    ngx_http_mj_ustat_t        *rec, *u;
-    ngx_http_mj_state_block_t   block;
+    return ngx_read_fd(*(ngx_fd_t *) io, buf, n);
+}
 
-    for ( ;; ) {
-        n = ngx_read_fd(fd, &block, sizeof(block));
 
-        if (n != sizeof(block) || block.n > NGX_HTTP_MJ_USERS_BLOCK) {
-            return (u_char *) "truncated";
-        }
+static uint32_t
+ngx_http_mj_state_crc(const unsigned char *p, size_t n)
+{
+    return ngx_crc32_long((u_char *) p, n);
+}
 
-        if (block.n == 0) {
-            return NULL;
-        }
 
-        n = ngx_read_fd(fd, buf, block.n * sizeof(ngx_http_mj_ustat_t));
+static int
+ngx_http_mj_state_task(void *data, const void *rec)
+{
+    ngx_http_mj_zone_t  *z = data;
 
-        if (n != (ssize_t) (block.n * sizeof(ngx_http_mj_ustat_t))) {
-            return (u_char *) "truncated";
-        }
+    ngx_http_mj_task_t  t;
 
-        if (ngx_crc32_long(buf, n) != block.crc) {
-            return (u_char *) "corrupt";
-        }
+    ngx_memcpy(&t, rec, sizeof(ngx_http_mj_task_t));
 
-        for (k = 0; k < block.n; k++) {
-            rec = (ngx_http_mj_ustat_t *) buf + k;
-
-            if (rec->owner == 0 || rec->nunfinished > NGX_HTTP_MJ_TRACK) {
-                continue;
-            }
-
-            u = ngx_http_mj_ustat_locked(z->sh, rec->owner, 1);
-            if (u) {
-                *u = *rec;
-
-                /* a snapshot's submits in flight died with the processes */
-                u->inflight = 0;
-            }
-        }
+    if (t.owner == 0 || t.status > NGX_HTTP_MJ_ST_CANCEL
+        || ngx_http_mj_insert_locked(z->sh, &t) != NGX_OK)
+    {
+        return -1;
     }
+
+    return 0;
+}
+
+
+static int
+ngx_http_mj_state_user(void *data, const void *rec)
+{
+    ngx_http_mj_zone_t  *z = data;
+
+    ngx_http_mj_ustat_t   r, *u;
+
+    ngx_memcpy(&r, rec, sizeof(ngx_http_mj_ustat_t));
+
+    if (r.owner == 0 || r.nunfinished > NGX_HTTP_MJ_TRACK) {
+        return -1;
+    }
+
+    u = ngx_http_mj_ustat_locked(z->sh, r.owner, 1);
+    if (u == NULL) {
+        return -1;
+    }
+
+    *u = r;
+
+    /* a snapshot's submits in flight died with the processes */
+    u->inflight = 0;
+
+    return 0;
 }
 
 
 void
 ngx_http_mj_state_restore(ngx_http_mj_zone_t *z, ngx_log_t *log)
 {
-    ssize_t                     n;
-    ngx_fd_t                    fd;
-    ngx_uint_t                  restored, skipped, k;
-    ngx_http_mj_task_t         *recs;
-    ngx_http_mj_state_head_t    head;
-    ngx_http_mj_state_block_t   block;
-    ngx_http_mj_zone_sh_t      *sh;
-    u_char                     *why;
-
-    sh = z->sh;
+    ngx_fd_t           fd;
+    ngx_int_t          rc;
+    mj_state_reader_t  rd;
 
     fd = ngx_open_file(z->state.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
@@ -109,90 +92,41 @@ ngx_http_mj_state_restore(ngx_http_mj_zone_t *z, ngx_log_t *log)
         return;
     }
 
-    recs = ngx_alloc(NGX_HTTP_MJ_STATE_BLOCK * sizeof(ngx_http_mj_task_t),
-                     log);
-    if (recs == NULL) {
-        (void) ngx_close_file(fd);
-        return;
+    ngx_memzero(&rd, sizeof(mj_state_reader_t));
+    rd.read = ngx_http_mj_state_fd_read;
+    rd.io = &fd;
+    rd.crc = ngx_http_mj_state_crc;
+    rd.task_size = sizeof(ngx_http_mj_task_t);
+    rd.user_size = sizeof(ngx_http_mj_ustat_t);
+    rd.task = ngx_http_mj_state_task;
+    rd.user = ngx_http_mj_state_user;
+    rd.data = z;
+
+    rc = mj_state_read(&rd);
+
+    if (rc != -2 && rc != -3) {
+        ngx_memcpy(z->sh->secret, rd.secret, sizeof(z->sh->secret));
     }
 
-    restored = 0;
-    skipped = 0;
-    why = NULL;
-
-    n = ngx_read_fd(fd, &head, sizeof(head));
-
-    if (n != sizeof(head)
-        || ngx_memcmp(head.magic, NGX_HTTP_MJ_STATE_MAGIC, 8) != 0
-        || head.version != 2
-        || head.recsize != sizeof(ngx_http_mj_task_t)
-        || head.spare != sizeof(ngx_http_mj_ustat_t)
-        || head.crc != ngx_crc32_short(head.secret, sizeof(head.secret)))
-    {
-        why = (u_char *) "not an ngx_mj state file";
-        goto done;
-    }
-
-    ngx_memcpy(sh->secret, head.secret, sizeof(sh->secret));
-
-    for ( ;; ) {
-        n = ngx_read_fd(fd, &block, sizeof(block));
-
-        if (n != sizeof(block) || block.n > NGX_HTTP_MJ_STATE_BLOCK) {
-            why = (u_char *) "truncated";
-            break;
-        }
-
-        if (block.n == 0) {
-            why = ngx_http_mj_state_restore_users(z, fd, recs);
-            break;
-        }
-
-        n = ngx_read_fd(fd, recs, block.n * sizeof(ngx_http_mj_task_t));
-
-        if (n != (ssize_t) (block.n * sizeof(ngx_http_mj_task_t))) {
-            why = (u_char *) "truncated";
-            break;
-        }
-
-        if (ngx_crc32_long((u_char *) recs, n) != block.crc) {
-            why = (u_char *) "corrupt";
-            break;
-        }
-
-        for (k = 0; k < block.n; k++) {
-            if (recs[k].owner == 0 || recs[k].status > NGX_HTTP_MJ_ST_CANCEL
-                || ngx_http_mj_insert_locked(sh, &recs[k]) != NGX_OK)
-            {
-                skipped++;
-                continue;
-            }
-
-            restored++;
-        }
-    }
-
-done:
-
-    if (why) {
+    if (rd.why) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "mj_zone \"%V\": state file \"%V\" is %s; restored "
-                      "the %ui tasks before the damage",
-                      &z->shm_zone->shm.name, &z->state, why, restored);
+                      "the %uz tasks before the damage",
+                      &z->shm_zone->shm.name, &z->state, rd.why, rd.tasks);
 
-    } else {
+    } else if (rc == 0) {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                      "mj_zone \"%V\": restored %ui tasks from \"%V\"",
-                      &z->shm_zone->shm.name, restored, &z->state);
+                      "mj_zone \"%V\": restored %uz tasks from \"%V\"",
+                      &z->shm_zone->shm.name, rd.tasks, &z->state);
     }
 
-    if (skipped) {
+    if (rd.skipped) {
         ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "mj_zone \"%V\": %ui tasks of the state file did not "
-                      "fit or were invalid", &z->shm_zone->shm.name, skipped);
+                      "mj_zone \"%V\": %uz records of the state file did "
+                      "not fit or were invalid", &z->shm_zone->shm.name,
+                      rd.skipped);
     }
 
-    ngx_free(recs);
     (void) ngx_close_file(fd);
 }
 
@@ -208,8 +142,8 @@ ngx_http_mj_state_write(ngx_http_mj_zone_t *z, ngx_log_t *log)
     ngx_fd_t                    fd;
     ngx_uint_t                  i, k, total;
     ngx_http_mj_task_t         *recs;
-    ngx_http_mj_state_head_t    head;
-    ngx_http_mj_state_block_t   block;
+    mj_state_head_t             head;
+    mj_state_block_t            block;
     ngx_http_mj_zone_sh_t      *sh;
 
     if (z->state.len == 0 || z->sh == NULL) {
@@ -219,7 +153,7 @@ ngx_http_mj_state_write(ngx_http_mj_zone_t *z, ngx_log_t *log)
     sh = z->sh;
 
     tmp = ngx_alloc(z->state.len + sizeof(".tmp.") + NGX_INT_T_LEN, log);
-    recs = ngx_alloc(NGX_HTTP_MJ_STATE_BLOCK * sizeof(ngx_http_mj_task_t),
+    recs = ngx_alloc(MJ_STATE_BLOCK * sizeof(ngx_http_mj_task_t),
                      log);
     if (tmp == NULL || recs == NULL) {
         goto free;
@@ -234,13 +168,9 @@ ngx_http_mj_state_write(ngx_http_mj_zone_t *z, ngx_log_t *log)
         goto free;
     }
 
-    ngx_memzero(&head, sizeof(head));
-    ngx_memcpy(head.magic, NGX_HTTP_MJ_STATE_MAGIC, 8);
-    head.version = 2;
-    head.recsize = sizeof(ngx_http_mj_task_t);
-    head.spare = sizeof(ngx_http_mj_ustat_t);
-    ngx_memcpy(head.secret, sh->secret, sizeof(head.secret));
-    head.crc = ngx_crc32_short(head.secret, sizeof(head.secret));
+    mj_state_head(&head, sizeof(ngx_http_mj_task_t),
+                  sizeof(ngx_http_mj_ustat_t), sh->secret,
+                  ngx_http_mj_state_crc);
 
     if (ngx_write_fd(fd, &head, sizeof(head)) != sizeof(head)) {
         goto failed;
@@ -254,7 +184,7 @@ ngx_http_mj_state_write(ngx_http_mj_zone_t *z, ngx_log_t *log)
 
         ngx_shmtx_lock(&z->shpool->mutex);
 
-        for ( /* void */ ; i < sh->nslots && k < NGX_HTTP_MJ_STATE_BLOCK;
+        for ( /* void */ ; i < sh->nslots && k < MJ_STATE_BLOCK;
              i++)
         {
             if (sh->tasks[i].owner) {
