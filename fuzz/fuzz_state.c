@@ -13,18 +13,11 @@
 #include <zlib.h>
 
 #include "mj_state_parse.h"
+#include "fuzz_tree.h"
 
 
 #define FUZZ_TASK_SIZE  32
 #define FUZZ_USER_SIZE  344
-
-#define fuzz_check(cond)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "invariant broken: %s\n", #cond);                \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 
 typedef struct {

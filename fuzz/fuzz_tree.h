@@ -1,6 +1,7 @@
 /*
- * fuzz_tree.h: what the fuzz targets check their readers against: yajl's
- * own tree parser, a second reading of the same text.
+ * fuzz_tree.h: what the fuzz targets share: fuzz_check(), and what they
+ * check their JSON readers against, yajl's own tree parser, a second
+ * reading of the same text.
  */
 
 #ifndef FUZZ_TREE_H

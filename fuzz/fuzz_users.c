@@ -12,15 +12,8 @@
 #include <string.h>
 
 #include "mj_users_parse.h"
+#include "fuzz_tree.h"
 
-
-#define fuzz_check(cond)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "invariant broken: %s\n", #cond);                \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 
 static void

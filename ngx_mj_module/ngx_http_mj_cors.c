@@ -41,8 +41,7 @@ static ngx_str_t *
 ngx_http_mj_cors_origin(ngx_http_request_t *r)
 {
     ngx_str_t               *o;
-    ngx_uint_t               i;
-    ngx_list_part_t         *part;
+    ngx_uint_t               n;
     ngx_table_elt_t         *h;
     ngx_http_mj_loc_conf_t  *mlcf;
 
@@ -58,20 +57,9 @@ ngx_http_mj_cors_origin(ngx_http_request_t *r)
         return &o[0];
     }
 
-    for (part = &r->headers_in.headers.part; part; part = part->next) {
-        h = part->elts;
+    h = ngx_http_mj_find_header(&r->headers_in.headers, "Origin", &n);
 
-        for (i = 0; i < part->nelts; i++) {
-            if (h[i].key.len == sizeof("Origin") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Origin",
-                                   h[i].key.len) == 0)
-            {
-                return ngx_http_mj_cors_allowed(mlcf->cors, &h[i].value);
-            }
-        }
-    }
-
-    return NULL;
+    return h ? ngx_http_mj_cors_allowed(mlcf->cors, &h->value) : NULL;
 }
 
 
@@ -79,29 +67,13 @@ ngx_http_mj_cors_origin(ngx_http_request_t *r)
 void
 ngx_http_mj_cors_drop_upstream(ngx_http_request_t *r)
 {
-    ngx_uint_t               i;
-    ngx_list_part_t         *part;
-    ngx_table_elt_t         *h;
     ngx_http_mj_loc_conf_t  *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
 
-    if (mlcf->cors == NULL) {
-        return;
-    }
-
-    for (part = &r->headers_out.headers.part; part; part = part->next) {
-        h = part->elts;
-
-        for (i = 0; i < part->nelts; i++) {
-            if (h[i].hash && h[i].key.len > sizeof("Access-Control-") - 1
-                && ngx_strncasecmp(h[i].key.data,
-                                   (u_char *) "Access-Control-",
-                                   sizeof("Access-Control-") - 1) == 0)
-            {
-                h[i].hash = 0;
-            }
-        }
+    if (mlcf->cors) {
+        ngx_http_mj_drop_headers(&r->headers_out.headers, "Access-Control-",
+                                 1);
     }
 }
 
@@ -193,8 +165,7 @@ ngx_http_mj_cors_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_mj_loc_conf_t  *mlcf = conf;
 
-    ngx_str_t   *value, *o;
-    ngx_uint_t   i;
+    ngx_str_t  *value, *o;
 
     if (mlcf->cors != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -207,37 +178,18 @@ ngx_http_mj_cors_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    mlcf->cors = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                                  sizeof(ngx_str_t));
-    if (mlcf->cors == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        /* an origin is a scheme and a host, with no path: or "*" alone */
-        if (!(value[i].len == 1 && value[i].data[0] == '*'
-              && cf->args->nelts == 2)
-            && ((ngx_strncmp(value[i].data, "https://", 8) != 0
-                 && ngx_strncmp(value[i].data, "http://", 7) != 0)
-                || ngx_strlchr(value[i].data + 8,
-                               value[i].data + value[i].len, '/')
-                   != NULL))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid origin \"%V\": \"*\" alone, or "
-                               "origins like \"https://app.example.com\"",
-                               &value[i]);
+    if (cf->args->nelts == 2 && value[1].len == 1 && value[1].data[0] == '*')
+    {
+        mlcf->cors = ngx_array_create(cf->pool, 1, sizeof(ngx_str_t));
+        if (mlcf->cors == NULL) {
             return NGX_CONF_ERROR;
         }
 
         o = ngx_array_push(mlcf->cors);
-        if (o == NULL) {
-            return NGX_CONF_ERROR;
-        }
+        *o = value[1];
 
-        *o = value[i];
+        return NGX_CONF_OK;
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_mj_conf_urls(cf, &mlcf->cors, 0);
 }

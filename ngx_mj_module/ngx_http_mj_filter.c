@@ -148,29 +148,6 @@ ngx_http_mj_replace(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 }
 
 
-/* the upstream's cookies are its own business, not the client's */
-static void
-ngx_http_mj_drop_set_cookie(ngx_http_request_t *r)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    for (part = &r->headers_out.headers.part; part; part = part->next) {
-        h = part->elts;
-
-        for (i = 0; i < part->nelts; i++) {
-            if (h[i].key.len == sizeof("Set-Cookie") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Set-Cookie",
-                                   h[i].key.len) == 0)
-            {
-                h[i].hash = 0;
-            }
-        }
-    }
-}
-
-
 static ngx_uint_t
 ngx_http_mj_quotes(ngx_str_t *s, ngx_str_t *secret)
 {
@@ -386,8 +363,10 @@ ngx_http_mj_header_filter(ngx_http_request_t *r)
         status = NGX_HTTP_BAD_GATEWAY;
 
     } else {
+        /* the upstream's cookies are its own business, not the client's */
         if (!mlcf->set_cookie) {
-            ngx_http_mj_drop_set_cookie(r);
+            ngx_http_mj_drop_headers(&r->headers_out.headers, "Set-Cookie",
+                                     0);
         }
 
         return ngx_http_mj_read_answer(r, ctx);

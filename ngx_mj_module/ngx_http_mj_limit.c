@@ -199,27 +199,6 @@ ngx_http_mj_bucket(uint64_t *last, uint32_t *excess, ngx_uint_t rate,
 }
 
 
-ngx_int_t
-ngx_http_mj_add_header(ngx_http_request_t *r, char *name, u_char *value,
-    size_t len)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-    h->value.data = value;
-    h->value.len = len;
-
-    return NGX_OK;
-}
-
-
 typedef struct {
     ngx_uint_t   on;
     char        *name;

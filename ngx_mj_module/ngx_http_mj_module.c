@@ -633,45 +633,12 @@ ngx_http_mj_allow_notify_hook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_mj_loc_conf_t  *mlcf = conf;
 
-    ngx_str_t   *value, *p;
-    ngx_uint_t   i;
-
     if (mlcf->hooks != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
-    mlcf->hooks = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                                   sizeof(ngx_str_t));
-    if (mlcf->hooks == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        /* a prefix must pin the host: scheme, host and a "/" after it */
-        if ((ngx_strncmp(value[i].data, "https://", 8) != 0
-             && ngx_strncmp(value[i].data, "http://", 7) != 0)
-            || ngx_strlchr(value[i].data + 8, value[i].data + value[i].len,
-                           '/') == NULL)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "notifyHook prefix \"%V\" must be a URL "
-                               "with a path, like \"https://host/\"",
-                               &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        p = ngx_array_push(mlcf->hooks);
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        *p = value[i];
-    }
-
-    return NGX_CONF_OK;
+    /* a prefix must pin the host: scheme, host and a "/" after it */
+    return ngx_http_mj_conf_urls(cf, &mlcf->hooks, 1);
 }
 
 

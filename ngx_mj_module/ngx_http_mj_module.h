@@ -195,8 +195,6 @@ ngx_int_t ngx_http_mj_read_body(ngx_http_request_t *r,
 ngx_int_t ngx_http_mj_limits(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     ngx_uint_t mode);
 void ngx_http_mj_settle(ngx_http_mj_ctx_t *ctx, ngx_uint_t refund);
-ngx_int_t ngx_http_mj_add_header(ngx_http_request_t *r, char *name,
-    u_char *value, size_t len);
 ngx_int_t ngx_http_mj_auth_blocked(ngx_http_request_t *r,
     ngx_http_mj_ctx_t *ctx);
 void ngx_http_mj_auth_failed(ngx_http_request_t *r);
@@ -225,6 +223,16 @@ void *ngx_http_mj_yajl_alloc_funcs(ngx_http_request_t *r);
 
 /* ngx_http_mj_filter.c */
 ngx_int_t ngx_http_mj_filter_init(ngx_conf_t *cf);
+
+/* ngx_http_mj_headers.c */
+ngx_int_t ngx_http_mj_add_header(ngx_http_request_t *r, char *name,
+    u_char *value, size_t len);
+ngx_table_elt_t *ngx_http_mj_find_header(ngx_list_t *headers, char *name,
+    ngx_uint_t *count);
+void ngx_http_mj_drop_headers(ngx_list_t *headers, char *name,
+    ngx_uint_t prefix);
+char *ngx_http_mj_conf_urls(ngx_conf_t *cf, ngx_array_t **list,
+    ngx_uint_t path);
 
 /* ngx_http_mj_cors.c */
 char *ngx_http_mj_cors_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

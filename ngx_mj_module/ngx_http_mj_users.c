@@ -369,40 +369,6 @@ ngx_http_mj_find_ukey(ngx_http_request_t *r, uint32_t ident)
 }
 
 
-static ngx_table_elt_t *
-ngx_http_mj_find_header(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_uint_t *count)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *found;
-
-    found = NULL;
-    *count = 0;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for ( /* void */ ; part; part = part->next) {
-        h = part->elts;
-
-        for (i = 0; i < part->nelts; i++) {
-            if (h[i].key.len == name->len
-                && ngx_strncasecmp(h[i].key.data, name->data, name->len)
-                   == 0)
-            {
-                if (found == NULL) {
-                    found = &h[i];
-                }
-
-                (*count)++;
-            }
-        }
-    }
-
-    return found;
-}
-
-
 /*
  * The key a client presents: "Authorization: Bearer <key>" first; when
  * Authorization is absent, another scheme, or the placeholder
@@ -449,7 +415,8 @@ ngx_http_mj_client_key(ngx_http_request_t *r, ngx_str_t *key)
     }
 
     if (key->len == 0) {
-        h = ngx_http_mj_find_header(r, &ngx_http_mj_secret_header, &n);
+        h = ngx_http_mj_find_header(&r->headers_in.headers, "mj-api-secret",
+                                    &n);
 
         if (n > 1) {
             return NGX_DECLINED;
