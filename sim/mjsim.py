@@ -843,7 +843,7 @@ class Handler(BaseHTTPRequestHandler):
                 text = full.decode("utf-8", "mjsim-lenient" if lenient else "strict")
                 full = None  # free the raw bytes before parsing (40 MB bodies)
                 body, keys = parse_body(text, lenient)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep for json
                 body = None
             full = text = None
         bound = ({f: body[f] for f in BOUND_FIELDS if f in body}

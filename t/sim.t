@@ -382,6 +382,9 @@ subtest 'banned, failure, validation' => sub {
     my ($bad, $res) = sim_post('/mj/submit/imagine', '{not json');
     is($res->{status}, 400, 'malformed JSON -> HTTP 400');
     is($bad->{code}, 4, 'malformed JSON -> code 4');
+    ($bad, $res) = sim_post('/mj/submit/imagine', '{"prompt":"deep","z":' . ('[' x 5000) . (']' x 5000) . '}');
+    is($res->{status}, 400, 'JSON nested too deep for Python -> HTTP 400');
+    is($bad->{code}, 4, 'and code 4');
 };
 
 subtest 'describe, shorten, other submits' => sub {
