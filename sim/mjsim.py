@@ -7,6 +7,7 @@ See sim/README.md for flags, endpoints, control endpoints and failure modes.
 
 import argparse
 import binascii
+import codecs
 import functools
 import gzip
 import hashlib
@@ -97,13 +98,87 @@ KNOWN_MODES = ("garbage", "html500", "json500", "502", "503", "401", "403",
                "set-cookie")
 CONTENT_MODES = ("garbage", "html500", "json500", "502", "503", "401", "403", "close")
 
+# Every body field the sim reads, at any depth.  The lenient parser binds an
+# object's keys to these names (see "Parser modes" in sim/README.md).
+FIELD_NAMES = ("prompt", "base64Array", "botType", "state", "notifyHook", "accountFilter",
+               "instanceId", "taskId", "customId", "enableRemix", "dimensions", "base64",
+               "link", "maskBase64", "action", "index", "content", "ids", "sourceBase64",
+               "targetBase64", "image")
+# The bound fields a request record shows (not the images: they can be 40 MB).
+BOUND_FIELDS = ("taskId", "customId", "content", "ids", "notifyHook", "accountFilter", "prompt")
+PARSERS = ("strict", "lenient")
+LONE_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
 
 def now_ms():
     return time.time() * 1000.0
 
 
+def jtext(obj):
+    """Compact JSON text.  A lone surrogate (the lenient parser keeps them) is
+    written as a \\u escape: UTF-8 cannot carry it."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return LONE_SURROGATE_RE.sub(lambda m: "\\u%04x" % ord(m.group()), text)
+
+
 def jdump(obj):
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return jtext(obj).encode("utf-8")
+
+
+# --------------------------------------------------------------------------
+# The lenient parser: keys bound the way Jackson, Go and .NET bind them
+
+def fold(s):
+    """Unicode simple case folding, approximated: each character upper-cased,
+    then lower-cased.  The Kelvin sign U+212A folds to "k" (as in Go), the
+    long s U+017F to "s" (Go) and the dotless i U+0131 to "i" (.NET)."""
+    return "".join(c.upper().lower() for c in s)
+
+
+FOLDED_FIELDS = {fold(n): n for n in FIELD_NAMES}
+
+
+def lenient_utf8(err):
+    """A codecs error handler that decodes what Jackson decodes: over-long
+    2/3/4-byte forms and UTF-8-encoded surrogates.  It returns them as \\u
+    escapes, so that inside a JSON string they are the character, and outside
+    one a syntax error, as in Jackson.  Any other bad byte becomes U+FFFD, as
+    in Go."""
+    b, i = err.object, err.start
+    lead = b[i]
+    n = 2 if 0xC0 <= lead <= 0xDF else 3 if 0xE0 <= lead <= 0xEF else 4 if 0xF0 <= lead <= 0xF7 else 0
+    seq = b[i:i + n]
+    if n and len(seq) == n and all(0x80 <= c <= 0xBF for c in seq[1:]):
+        cp = lead & (0x7F >> n)
+        for c in seq[1:]:
+            cp = (cp << 6) | (c & 0x3F)
+        if cp < 0x10000:  # over-long, or a surrogate; not above U+10FFFF
+            return "\\u%04x" % cp, i + n
+    return "\ufffd", i + 1
+
+
+codecs.register_error("mjsim-lenient", lenient_utf8)
+
+
+def parse_body(text, lenient):
+    """A request body's JSON.  Returns (value, {field: the raw key bound to it})
+    for the top-level object.  Python's json keeps the last of duplicated keys
+    and keeps \\u escapes of lone surrogates; the lenient parser also binds
+    keys to FIELD_NAMES after folding, in every object."""
+    if not lenient:
+        return json.loads(text), {}
+    keys = {}
+
+    def bind(pairs):
+        nonlocal keys
+        obj, keys = {}, {}  # the top-level object is bound last
+        for k, v in pairs:
+            name = FOLDED_FIELDS.get(fold(k), k)
+            obj[name] = v  # the last copy wins
+            keys[name] = k
+        return obj
+
+    return json.loads(text, object_pairs_hook=bind), keys
 
 
 # --------------------------------------------------------------------------
@@ -142,7 +217,8 @@ def make_png(name, size, grid):
 # Configuration and state
 
 class Config:
-    FIELDS = ("key", "auth", "time_scale", "notfound_status", "queue_slots", "public_url")
+    FIELDS = ("key", "auth", "time_scale", "notfound_status", "queue_slots", "public_url",
+              "parser")
 
     def __init__(self, args):
         self.key = args.key
@@ -151,6 +227,7 @@ class Config:
         self.notfound_status = args.notfound_status
         self.queue_slots = args.queue_slots
         self.public_url = args.public_url
+        self.parser = args.parser
         self.log = args.log
         self.verbose = args.verbose
 
@@ -179,6 +256,8 @@ class Config:
                 self.queue_slots = v
             elif k2 == "public_url" and isinstance(v, str) and v:
                 self.public_url = v.rstrip("/")
+            elif k2 == "parser" and v in PARSERS:
+                self.parser = v
             else:
                 raise ValueError("bad config field %r=%r" % (k, v))
 
@@ -405,7 +484,7 @@ class State:
             self.records.append((rec, search))
         if self.log_fh:
             with self.log_lock:
-                self.log_fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                self.log_fh.write(jtext(rec) + "\n")
                 self.log_fh.flush()
 
     def take_sticky(self, path):
@@ -781,6 +860,19 @@ class Handler(BaseHTTPRequestHandler):
                 return
             return self.send(400, jdump({"error": "bad request body: %s" % e}),
                              "application/json; charset=utf-8", [], ())
+        # parsed before the request is recorded, so that the record says what the parser bound
+        lenient = st.cfg.parser == "lenient"
+        body, keys, text = {}, {}, None
+        if full:
+            try:
+                text = full.decode("utf-8", "mjsim-lenient" if lenient else "strict")
+                full = None  # free the raw bytes before parsing (40 MB bodies)
+                body, keys = parse_body(text, lenient)
+            except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep for json
+                body = None
+            full = text = None
+        bound = ({f: body[f] for f in BOUND_FIELDS if f in body}
+                 if isinstance(body, dict) and keep else None)
         hdrs = [[k, v] for k, v in self.headers.items()]
         rec = {
             "time": int(now_ms()),
@@ -799,6 +891,9 @@ class Handler(BaseHTTPRequestHandler):
             "conn": self.conn_id,
             "conn_request": self.conn_req,
             "peer": "%s:%d" % self.client_address[:2],
+            "parser": st.cfg.parser,
+            "bound": bound,
+            "bound_keys": bound and {f: keys.get(f, f) for f in bound},
         }
         search_text = "\n".join([self.requestline, self.path, unquote(self.path)]
                                 + ["%s: %s" % (k, v) for k, v in hdrs]
@@ -860,17 +955,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.command not in methods:
             return self.send(405, jdump({"error": "method not allowed"}), jt,
                              [("Allow", ", ".join(methods))], modes)
-        body = {}
-        if needs_body and full:
-            try:
-                text = full.decode("utf-8")
-                full = None  # free the raw bytes before parsing (40 MB bodies)
-                body = json.loads(text)
-            except (ValueError, UnicodeDecodeError):
-                body = None
-            full = text = None
-            if not isinstance(body, dict):
-                return self.send(400, jdump(result(4, "request body must be a JSON object")), jt, [], modes)
+        if needs_body and not isinstance(body, dict):
+            return self.send(400, jdump(result(4, "request body must be a JSON object")), jt, [], modes)
         ctx = Ctx(st, body, speed, groups)
         forced = self.headers.get("X-Sim-Task-Id")
         if forced is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", forced):
@@ -1430,6 +1516,8 @@ def main(argv=None):
     ap.add_argument("--public-url", help="base of imageUrl (default http://HOST:PORT)")
     ap.add_argument("--notfound-status", type=int, choices=(200, 404), default=404)
     ap.add_argument("--queue-slots", type=int, default=3)
+    ap.add_argument("--parser", choices=PARSERS, default="strict",
+                    help="how body keys are bound: strict (exact) or lenient (as Jackson and Go)")
     ap.add_argument("--verbose", action="store_true", help="log each request to stderr")
     ap.add_argument("--exit-with-parent", action="store_true",
                     help="exit when the parent process goes away (used by t/lib/MJSim.pm)")

@@ -17,6 +17,7 @@ use Compress::Zlib ();
 use IO::Uncompress::Gunzip qw(gunzip $GunzipError);
 use POSIX ();
 use Time::HiRes qw(time sleep);
+use HTTP::Tiny;
 
 my $J   = JSON::PP->new->utf8->canonical->allow_nonref;
 my $KEY = sim_key();
@@ -381,6 +382,9 @@ subtest 'banned, failure, validation' => sub {
     my ($bad, $res) = sim_post('/mj/submit/imagine', '{not json');
     is($res->{status}, 400, 'malformed JSON -> HTTP 400');
     is($bad->{code}, 4, 'malformed JSON -> code 4');
+    ($bad, $res) = sim_post('/mj/submit/imagine', '{"prompt":"deep","z":' . ('[' x 5000) . (']' x 5000) . '}');
+    is($res->{status}, 400, 'JSON nested too deep for Python -> HTTP 400');
+    is($bad->{code}, 4, 'and code 4');
 };
 
 subtest 'describe, shorten, other submits' => sub {
@@ -661,14 +665,185 @@ subtest 'request bodies: chunked, 40 MB, keep-alive' => sub {
     undef $part;
 };
 
-subtest 'SIGTERM and startup line' => sub {
+# --------------------------------------------------------------------------
+# Parser modes.  "lenient" binds body keys the way Jackson and Go upstreams
+# do; these bodies show what an upstream would do with a body a gateway let
+# through.  Bodies are byte strings, sent as they are.
+
+# the raw JSON text of an answer (JSON::PP refuses lone surrogates)
+sub raw_post {
+    my ($path, $body) = @_;
+    my $res = sim_request('POST', $path, $body);
+    return ($res->{status}, $res->{content});
+}
+
+subtest 'parser modes: the switch' => sub {
+    sim_reset();
+    is(sim_config()->{parser}, 'strict', 'strict by default');
+    is(sim_config({ parser => 'lenient' })->{parser}, 'lenient', 'POST /_sim/config {"parser":"lenient"}');
+    my $res = sim_request('POST', '/_sim/config', '{"parser":"loose"}');
+    is($res->{status}, 400, 'an unknown parser -> 400');
+    is(sim_config()->{parser}, 'lenient', 'and changes nothing');
+    submit('imagine', { prompt => 'recorded' });
+    is(sim_last()->{parser}, 'lenient', 'the request record names the parser');
+    sim_reset();
+    is(sim_config()->{parser}, 'strict', 'reset restores the command line parser');
+
+    my ($pid, $r, $line) = spawn_sim('--parser', 'lenient');
+    my ($port) = $line =~ /:(\d+)$/m;
+    my $http = HTTP::Tiny->new(proxy => undef, http_proxy => undef);
+    my $get = sub { $J->decode($http->request($_[0], "http://127.0.0.1:$port$_[1]")->{content}) };
+    is($get->('GET', '/_sim/config')->{parser}, 'lenient', '--parser lenient');
+    $get->('POST', '/_sim/reset');
+    is($get->('GET', '/_sim/config')->{parser}, 'lenient', 'and a reset keeps it');
+    kill 'TERM', $pid;
+    waitpid($pid, 0);
+    my $python = $ENV{MJSIM_PYTHON} || 'python3';
+    my $out = `$python ${\ sim_root()}/sim/mjsim.py --key k --parser loose 2>&1`;
+    isnt($? >> 8, 0, '--parser loose is refused');
+    like($out, qr/invalid choice: 'loose'/, 'with a usage message');
+};
+
+subtest 'parser modes: taskId spelled the way Jackson and Go bind it' => sub {
+    sim_reset();
+    sim_config({ queue_slots => 100 });    # the accepted actions all run at once
+    my $grid = done_task('a parser parent');
+    my $id = $grid->{id};
+    my $u1 = button($grid, qr/upsample::1::/);
+    # [what, the key's bytes in the body, the key as the lenient parser decodes it]
+    my @spellings = (
+        ['over-long 2-byte I', "task\xC1\x89d", 'taskId'],
+        ['over-long 3-byte I', "task\xE0\x81\x89d", 'taskId'],
+        ['over-long 4-byte I', "task\xF0\x80\x81\x89d", 'taskId'],
+        ['Kelvin sign, raw', "tas\xE2\x84\xAAId", "tas\x{212A}Id"],
+        ['Kelvin sign, \u escape', 'tas\u212AId', "tas\x{212A}Id"],
+        ['long s, raw', "ta\xC5\xBFkId", "ta\x{17F}kId"],
+        ['long s, \u escape', 'ta\u017fkId', "ta\x{17F}kId"],
+        ['dotless i, raw', "task\xC4\xB1d", "task\x{131}d"],
+        ['upper case', 'TASKID', 'TASKID'],
+    );
+    sim_config({ parser => 'lenient' });
+    for (@spellings) {
+        my ($what, $key, $decoded) = @$_;
+        my $r = sim_post('/mj/submit/action', qq({"$key":"$id","customId":"$u1"}));
+        is($r->{code}, 1, "lenient, $what: taskId bound, the action accepted") or diag explain $r;
+        my $last = sim_last();
+        is($last->{bound}{taskId}, $id, "lenient, $what: the record has the bound taskId");
+        is($last->{bound_keys}{taskId}, $decoded, "lenient, $what: and the key it came from");
+    }
+    sim_config({ parser => 'strict' });
+    for (@spellings) {
+        my ($what, $key) = @$_;
+        my ($r, $res) = sim_post('/mj/submit/action', qq({"$key":"$id","customId":"$u1"}));
+        my $last = sim_last();
+        if ($key =~ /[\xC0-\xFF]/ && $what =~ /over-long/) {
+            is($res->{status}, 400, "strict, $what: refused, HTTP 400");
+            is($r->{code}, 4, "strict, $what: code 4");
+            is($last->{bound}, undef, "strict, $what: nothing bound");
+        } else {
+            is($r->{description}, 'taskId is required', "strict, $what: taskId not bound");
+            is_deeply($last->{bound}, { customId => $u1 }, "strict, $what: only customId bound");
+        }
+    }
+};
+
+subtest 'parser modes: the last duplicate wins' => sub {
+    sim_reset();
+    my $grid = done_task('a duplicate parent');
+    my ($id, $other) = ($grid->{id}, '1700000000000990');
+    my $u1 = button($grid, qr/upsample::1::/);
+    my $action = sub { my ($mode, $json) = @_; sim_config({ parser => $mode }); sim_post('/mj/submit/action', $json) };
+
+    my $r = $action->('lenient', qq({"taskId":"$id","customId":"$u1","ta\\u017fkId":"$other"}));
+    is($r->{code}, 3, 'lenient: a later long-s copy wins over taskId (its task is unknown)');
+    is(sim_last()->{bound}{taskId}, $other, 'lenient: the record has the later copy');
+    $r = $action->('strict', qq({"taskId":"$id","customId":"$u1","ta\\u017fkId":"$other"}));
+    is($r->{code}, 1, 'strict: the long-s copy is another key');
+    is(sim_last()->{bound}{taskId}, $id, 'strict: the record has taskId');
+
+    $r = $action->('lenient', qq({"tas\xE2\x84\xAAId":"$other","TASKID":"$other","taskId":"$id","customId":"$u1"}));
+    is($r->{code}, 1, 'lenient: the exact spelling wins when it comes last');
+    is(sim_last()->{bound_keys}{taskId}, 'taskId', 'lenient: the record names the key that won');
+    $r = $action->('lenient', qq({"taskId":"$id","customId":"$u1","task\xC1\x89d":"$other"}));
+    is($r->{code}, 3, 'lenient: a later over-long copy wins');
+    $r = $action->('strict', qq({"taskId":"$other","customId":"$u1","taskId":"$id"}));
+    is($r->{code}, 1, 'strict: the last of two exact copies wins, as today');
+};
+
+subtest 'parser modes: the other keys a gateway acts on' => sub {
+    sim_reset();
+    sim_config({ queue_slots => 100 });
+    my $grid = done_task('a keys parent');
+    my $id = $grid->{id};
+    my $acct2 = '1208791133367107654';
+    for my $mode (qw(lenient strict)) {
+        my $len = $mode eq 'lenient';
+        sim_config({ parser => $mode });
+
+        my $r = submit('imagine', qq({"prompt":"hook","notifyHoo\\u212a":"http://169.254.169.254/x"}));
+        is(sim_task($r->{result})->{properties}{notifyHook}, $len ? 'http://169.254.169.254/x' : undef,
+           "$mode: notifyHoo\\u212a " . ($len ? 'bound: the upstream would call it' : 'not bound'));
+        is(sim_last()->{bound}{notifyHook}, $len ? 'http://169.254.169.254/x' : undef, "$mode: the record says so");
+
+        $r = submit('imagine', qq({"prompt":"acct","accountF\xC4\xB1lter":{"instanceId":"$acct2"}}));
+        is($r->{properties}{discordInstanceId}, $len ? $acct2 : '1118138338562560102',
+           "$mode: accountFilter with a dotless i " . ($len ? 'bound' : 'not bound'));
+        $r = submit('imagine', qq({"prompt":"acct","accountFilter":{"INSTANCEID":"$acct2"}}));
+        is($r->{properties}{discordInstanceId}, $len ? $acct2 : '1118138338562560102',
+           "$mode: keys of nested objects " . ($len ? 'bound too' : 'exact'));
+
+        my $l = sim_post('/mj/task/list-by-condition', qq({"ID\\u017f":["$id"]}));
+        is_deeply([map { $_->{id} } @$l], $len ? [$id] : [], "$mode: ID\\u017f as ids");
+
+        my ($res);
+        ($r, $res) = sim_post('/mj/submit/simple-change', qq({"c\xC1\xAFntent":"$id U1"}));
+        is($len ? $r->{code} : $res->{status}, $len ? 1 : 400, "$mode: an over-long o in content");
+        ($r, $res) = sim_post('/mj/submit/action', qq({"taskId":"$id","customI\xC1\xA4":"MJ::JOB::reroll::0::$grid->{properties}{messageHash}::SOLO"}));
+        is($len ? $r->{code} : $res->{status}, $len ? 1 : 400, "$mode: an over-long d in customId");
+    }
+};
+
+subtest 'parser modes: lenient UTF-8 and escapes' => sub {
+    sim_reset();
+    for my $mode (qw(lenient strict)) {
+        sim_config({ parser => $mode });
+        my ($st, $body) = raw_post('/mj/submit/imagine', qq({"prompt":"lone \\ud800 high"}));
+        is($st, 200, "$mode: a lone surrogate escape is kept (Python's json keeps it)");
+        my ($id) = $body =~ /"result":"(\d+)"/;
+        like(sim_request('GET', "/_sim/task/$id")->{content}, qr/"prompt":"lone \\ud800 high"/,
+             "$mode: and written back as an escape");
+    }
+    sim_config({ parser => 'lenient' });
+    my ($st, $body) = raw_post('/mj/submit/imagine', qq({"prompt":"encoded \xED\xA0\x80 surrogate"}));
+    is($st, 200, 'lenient: a UTF-8-encoded surrogate decodes');
+    like(sim_request('GET', '/_sim/last')->{content}, qr/"bound":\{"prompt":"encoded \\ud800 surrogate"\}/,
+         'lenient: to the lone surrogate, in the record');
+    my $r = submit('imagine', qq({"prompt":"say \xC0\xA2hi\xC0\xA2"}));
+    is(sim_task($r->{result})->{prompt}, 'say "hi"', 'lenient: an over-long quote inside a string is a quote character');
+    ($r, my $res) = sim_post('/mj/submit/imagine', qq({"prompt":"x"\xC0\xAC"state":"y"}));
+    is($res->{status}, 400, 'lenient: an over-long comma between members is a syntax error, as in Jackson');
+    $r = submit('imagine', qq({"prompt":"a\xFFb\x80c\xF4\x90\x80\x80d"}));
+    is(sim_task($r->{result})->{prompt}, "a\x{FFFD}b\x{FFFD}c\x{FFFD}\x{FFFD}\x{FFFD}\x{FFFD}d",
+       'lenient: other bad bytes become U+FFFD, as in Go');
+    sim_config({ parser => 'strict' });
+    for (["\xED\xA0\x80", 'an encoded surrogate'], ["\xC0\xA2", 'an over-long quote'], ["\xFF", 'FF']) {
+        ($r, $res) = sim_post('/mj/submit/imagine', qq({"prompt":"$_->[0]"}));
+        is($res->{status}, 400, "strict: $_->[1] is refused, as today");
+    }
+    sim_reset();
+};
+
+# a second sim with these flags: (pid, its stdout, the line it printed)
+sub spawn_sim {
+    my (@flags) = @_;
     pipe(my $r, my $w) or die;
     my $pid = fork // die;
     if (!$pid) {
         close $r;
         open STDOUT, '>&', $w;
         open STDIN, '<', '/dev/null';
-        exec $ENV{MJSIM_PYTHON} || 'python3', sim_root() . '/sim/mjsim.py', '--listen', '127.0.0.1:0', '--key', 'k2' or POSIX::_exit(127);
+        exec $ENV{MJSIM_PYTHON} || 'python3', sim_root() . '/sim/mjsim.py', '--listen', '127.0.0.1:0', '--key', 'k2', @flags
+            or POSIX::_exit(127);
     }
     close $w;
     my $sel = IO::Select->new($r);
@@ -678,6 +853,11 @@ subtest 'SIGTERM and startup line' => sub {
         next unless $sel->can_read(0.2);
         last unless sysread($r, $line, 256, length $line);
     }
+    return ($pid, $r, $line);
+}
+
+subtest 'SIGTERM and startup line' => sub {
+    my ($pid, $r, $line) = spawn_sim();
     like($line, qr/^mjsim listening on 127\.0\.0\.1:\d+\n$/, 'prints exactly the listening line');
     kill 'TERM', $pid;
     my $rest = read_all($r, 5);

@@ -267,7 +267,8 @@ sub sim_mode {
     return scalar sim_post('/_sim/mode', \%b);
 }
 
-# sim_config({time_scale => 1, queue_slots => 1, notfound_status => 200, auth => 'bearer', key => ...})
+# sim_config({time_scale => 1, queue_slots => 1, notfound_status => 200, auth => 'bearer', key => ...,
+#             parser => 'lenient'})
 # changes the running sim until the next sim_reset; returns the resulting config.
 sub sim_config {
     my ($cfg) = @_;
