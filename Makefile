@@ -5,7 +5,9 @@
 #   make run        the demo: gateway + simulated upstream on 127.0.0.1
 #   make test       the whole suite (installs what it needs when root)
 #   make install    the .so and a modules-available snippet, Debian-style;
-#                   also the tools mj and mjctl (build/tools, docs/tools.md)
+#                   also the tools mj and mjctl (build/tools, docs/tools.md),
+#                   their man pages and bash completions
+#   make deb        the Debian packages, in build/deb/ (debian/, scripts/deb.sh)
 
 SHELL      := /bin/bash
 NGINX_SRC  ?= /usr/share/nginx/src
@@ -63,15 +65,19 @@ clean:
 	rm -rf $(BUILD) t/servroot*
 
 # the command-line tools: build/tools/mj and build/tools/mjctl (tools/Makefile,
-# docs/tools.md), built by "make" and installed by "make install"
+# docs/tools.md), built by "make" and installed by "make install" with their
+# man pages (build/tools/man, "make man") and bash completions
 BINDIR     ?= /usr/bin
 
-.PHONY: tools install-tools
+.PHONY: tools man install-tools
 
 all: tools
 
 tools:
 	@$(MAKE) -s -C tools OUT=$(BUILD)/tools
+
+man:
+	@$(MAKE) -s -C tools OUT=$(BUILD)/tools man
 
 install: install-tools
 
