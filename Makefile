@@ -20,7 +20,7 @@ AVAILDIR   ?= /usr/share/nginx/modules-available
 
 SRCS := $(wildcard ngx_mj_module/*.c ngx_mj_module/*.h) config
 
-.PHONY: all deps run test test-hup test-valgrind install clean bench
+.PHONY: all deps run test test-hup test-valgrind install clean bench deb
 
 all: $(MODULE)
 
@@ -60,6 +60,11 @@ install: all
 	install -d $(DESTDIR)$(AVAILDIR)
 	echo "load_module modules/ngx_http_mj_module.so;" \
 	    > $(DESTDIR)$(AVAILDIR)/mod-http-mj.conf
+
+# the Debian packages libnginx-mod-http-mj and mj-tools (debian/), built
+# with dpkg-buildpackage and checked with lintian, in build/deb/
+deb:
+	@bash scripts/deb.sh
 
 clean:
 	rm -rf $(BUILD) t/servroot*
