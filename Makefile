@@ -20,7 +20,7 @@ AVAILDIR   ?= /usr/share/nginx/modules-available
 
 SRCS := $(wildcard ngx_mj_module/*.c ngx_mj_module/*.h) config
 
-.PHONY: all deps run test test-hup test-valgrind install clean bench deb
+.PHONY: all deps run test test-hup test-valgrind test-deb install clean bench deb
 
 all: $(MODULE)
 
@@ -65,6 +65,11 @@ install: all
 # with dpkg-buildpackage and checked with lintian, in build/deb/
 deb:
 	@bash scripts/deb.sh
+
+# the packages on this machine's nginx: build, lintian, install, use,
+# upgrade, remove, purge (t/050-deb.t; as root; it leaves nothing behind)
+test-deb: deps all
+	@MJ_DEB_TEST=1 prove -v -I t/lib t/050-deb.t
 
 clean:
 	rm -rf $(BUILD) t/servroot*
