@@ -7,7 +7,7 @@
 #   make install    the .so and a modules-available snippet, Debian-style;
 #                   also the tools mj and mjctl (build/tools, docs/tools.md),
 #                   their man pages and bash completions
-#   make deb        the Debian packages, in build/deb/ (debian/, scripts/deb.sh)
+#   make deb        the Debian packages, in build/deb/ (scripts/deb.sh)
 
 SHELL      := /bin/bash
 NGINX_SRC  ?= /usr/share/nginx/src

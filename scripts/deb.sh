@@ -20,7 +20,9 @@ mkdir -p "$src"
 cd "$root"
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     git ls-files -z -co --exclude-standard \
-        | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+        | while IFS= read -r -d '' f; do
+              if [ -e "$f" ]; then printf '%s\0' "$f"; fi
+          done \
         | tar --null -T - -cf - | tar -C "$src" -xf -
 else
     tar --exclude=./build --exclude=./.git -cf - . | tar -C "$src" -xf -
@@ -31,7 +33,8 @@ missing=
 dpkg-checkbuilddeps >/dev/null 2>&1 || missing=build-dep
 [ "${LINTIAN:-1}" = 0 ] || command -v lintian >/dev/null || missing+=" lintian"
 if [ -n "$missing" ]; then
-    cmd="apt-get update && apt-get build-dep -y $root && apt-get install -y lintian"
+    cmd="apt-get update && apt-get build-dep -y $root"
+    cmd+=" && apt-get install -y lintian"
     if [ "$(id -u)" -ne 0 ]; then
         echo "missing build packages ($missing); run as root:" >&2
         echo "  $cmd" >&2
@@ -66,7 +69,8 @@ mv "$work"/*.deb "$work"/*.changes "$work"/*.buildinfo "$out/"
 if [ "${LINTIAN:-1}" != 0 ]; then
     echo "# lintian"
     lintian --fail-on error,warning --info "$out"/*.changes
-    echo "# lintian: no error and no warning (overrides: debian/*.lintian-overrides)"
+    echo "# lintian: no error and no warning" \
+         "(overrides: debian/*.lintian-overrides)"
 fi
 
 echo "# the packages, in build/deb/:"

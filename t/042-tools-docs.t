@@ -39,6 +39,16 @@ SKIP: {
     my $out = `make -s -C $root/tools OUT=$tmp man 2>&1`;
     is $?, 0, 'make -C tools man' or diag $out;
 
+    # what make install puts where (the package installs the same)
+    $out = `make -s -C $root/tools OUT=$tmp DESTDIR=$tmp/dest install 2>&1`;
+    is $?, 0, 'make -C tools install' or diag $out;
+    my @files = map { "$tmp/dest/usr/$_" } qw(bin/mj bin/mjctl
+        share/man/man1/mj.1 share/man/man8/mjctl.8
+        share/bash-completion/completions/mj
+        share/bash-completion/completions/mjctl);
+    is_deeply [grep { !-f } @files], [],
+        'installs the tools, their man pages and completions';
+
     for my $page (qw(mj.1 mjctl.8)) {
         my ($tool) = $page =~ /^(\w+)/;
         # wide enough that nothing is hyphenated

@@ -97,7 +97,12 @@ my $policy;
 my $pidfile = "$tmp/nginx.pid";
 
 # everything the test may leave: removed at its end, whatever happened
+# (END runs after a skip too: then there is nothing to do)
+my $armed = 1;
+
 sub cleanup {
+    return unless $armed;
+    $armed = 0;
     if (my $pid = slurp($pidfile)) {
         chomp $pid;
         kill 'TERM', $pid if $pid =~ /^\d+$/;
@@ -107,7 +112,6 @@ sub cleanup {
     my @left = grep { present($_) } @pkgs;
     sh("DEBIAN_FRONTEND=noninteractive apt-get purge -y -q @left") if @left;
     unlink '/usr/sbin/policy-rc.d' if $policy;
-    $policy = 0;
 }
 END { local $?; cleanup() }    # backticks in it must not set the exit code
 $SIG{INT} = $SIG{TERM} = sub { cleanup(); exit 1 };
@@ -221,7 +225,8 @@ close $kf;
 
 # mjctl on the packaged paths (its defaults)
 my $key = `/usr/bin/mjctl user add debtest 2>$tmp/mjctl.err`;
-is $? >> 8, 0, 'mjctl user add, on /etc/nginx/mj' or diag slurp("$tmp/mjctl.err");
+is $? >> 8, 0, 'mjctl user add, on /etc/nginx/mj'
+    or diag slurp("$tmp/mjctl.err");
 chomp $key;
 like $key, qr/\Amj-[A-Za-z0-9_-]{43}\z/, 'prints the key';
 like slurp('/etc/nginx/mj/users'), qr/^debtest [0-9a-f]{64} sim$/m,
@@ -246,7 +251,7 @@ unlike $out, qr/\[(warn|emerg)\]/, 'without a warning';
 my $stock = slurp($conf);
 my %subst = (
     qr{^pid /run/nginx\.pid;$}m                  => "pid $pidfile;",
-    qr{^error_log /var/log/nginx/error\.log;$}m  => "error_log $tmp/error.log;",
+    qr{^error_log /var/log/nginx/error\.log;$}m => "error_log $tmp/error.log;",
     qr{^\s*access_log /var/log/nginx/access\.log;$}m
         => "access_log $tmp/access.log;",
     qr{^\s*include /etc/nginx/sites-enabled/\*;$}m => "include $site;",
@@ -285,7 +290,8 @@ is $rc, 3, 'a wrong key is refused (exit 3)';
 # the master writes the state file after it removed its pid file: wait
 # for the process itself
 kill 'QUIT', $pid if $pid;
-ok wait_for(sub { !alive($pid) }), 'nginx stops' or diag slurp("$tmp/error.log");
+ok wait_for(sub { !alive($pid) }), 'nginx stops'
+    or diag slurp("$tmp/error.log");
 ok -s $state, "its state file is written in the packaged folder: $state"
     or diag mode_owner($state);
 
