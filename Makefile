@@ -6,7 +6,9 @@
 #   make test       the whole suite (installs what it needs when root)
 #   make fuzz       the fuzz targets, FUZZ_TIME=60 seconds each
 #   make install    the .so and a modules-available snippet, Debian-style;
-#                   also the tools mj and mjctl (build/tools, docs/tools.md)
+#                   also the tools mj and mjctl (build/tools, docs/tools.md),
+#                   their man pages and bash completions
+#   make deb        the Debian packages, in build/deb/ (scripts/deb.sh)
 
 SHELL      := /bin/bash
 NGINX_SRC  ?= /usr/share/nginx/src
@@ -19,7 +21,8 @@ AVAILDIR   ?= /usr/share/nginx/modules-available
 
 SRCS := $(wildcard ngx_mj_module/*.c ngx_mj_module/*.h) config
 
-.PHONY: all deps run test test-hup test-valgrind install clean bench fuzz
+.PHONY: all deps run test test-hup test-valgrind test-deb install clean bench \
+        deb fuzz
 
 all: $(MODULE)
 
@@ -67,19 +70,33 @@ install: all
 	echo "load_module modules/ngx_http_mj_module.so;" \
 	    > $(DESTDIR)$(AVAILDIR)/mod-http-mj.conf
 
+# the Debian packages libnginx-mod-http-mj and mj-tools (debian/), built
+# with dpkg-buildpackage and checked with lintian, in build/deb/
+deb:
+	@bash scripts/deb.sh
+
+# the packages on this machine's nginx: build, lintian, install, use,
+# upgrade, remove, purge (t/050-deb.t; as root; it leaves nothing behind)
+test-deb: deps all
+	@MJ_DEB_TEST=1 prove -v -I t/lib t/050-deb.t
+
 clean:
 	rm -rf $(BUILD) t/servroot*
 
 # the command-line tools: build/tools/mj and build/tools/mjctl (tools/Makefile,
-# docs/tools.md), built by "make" and installed by "make install"
+# docs/tools.md), built by "make" and installed by "make install" with their
+# man pages (build/tools/man, "make man") and bash completions
 BINDIR     ?= /usr/bin
 
-.PHONY: tools install-tools
+.PHONY: tools man install-tools
 
 all: tools
 
 tools:
 	@$(MAKE) -s -C tools OUT=$(BUILD)/tools
+
+man:
+	@$(MAKE) -s -C tools OUT=$(BUILD)/tools man
 
 install: install-tools
 

@@ -7,7 +7,8 @@ pkgs=(nginx nginx-dev libyajl-dev libssl-dev libcurl4-openssl-dev gcc make
       python3 perl libtest-base-perl libtext-diff-perl libtest-longstring-perl
       libwww-perl libhttp-message-perl libipc-run-perl liburi-perl
       liblist-moreutils-perl libnginx-mod-http-echo curl
-      libfaketime valgrind wrk openssl clang libclang-rt-14-dev zlib1g-dev)
+      libfaketime valgrind wrk openssl clang libclang-rt-14-dev zlib1g-dev
+      scdoc man-db)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -13,6 +13,7 @@ use MJTools;
 use Digest::SHA qw(sha256_hex);
 use File::Temp ();
 use JSON::PP;
+use HTTP::Tiny;
 
 -x tool('mj') or BAIL_OUT(tool('mj') . " is not built: run make");
 
@@ -53,6 +54,15 @@ sub mj {
                      # under run_tool's 20 s: a hang says which request
                      '--timeout', '10', @args);
 }
+
+# the last request the upstream got on this path, and its JSON body
+sub last_request {
+    my ($path) = @_;
+    my ($last) = grep { $_->{path} eq $path } reverse @{ sim_requests() };
+    return $last || {};
+}
+
+sub sent { eval { decode_json(last_request($_[0])->{body}) } || {} }
 
 sub count_log {
     my ($re) = @_;
@@ -252,6 +262,103 @@ like $r->{err}, qr/task 1234567890123: not found/, 'the unknown one';
 $r = mj('fetch', $grid, '-o', "$tmp/again.png");
 is $r->{rc}, 0, 'fetch -o';
 is slurp("$tmp/again.png"), slurp("$tmp/grid.png"), 'saves the same image';
+
+# --- change, simple-change, swap, edits, video, upload -------------------
+
+$r = mj('change', $grid, 'upscale', '2', '--wait');
+is $r->{rc}, 0, 'change UPSCALE 2 --wait' or diag tool_diag($r, $ng);
+like $r->{out}, qr/^action:\s+UPSCALE$/m, 'an upscale';
+like $r->{out}, qr/^status:\s+SUCCESS/m, 'that finished';
+my ($changed) = $r->{out} =~ /^id:\s+(\d+)$/m;
+like sim_task($changed // 1)->{properties}{customId} // '',
+     qr/^MJ::JOB::upsample::2::/, 'of the second image';
+$r = mj('change', $grid, 'REROLL');
+is $r->{rc}, 0, 'change REROLL' or diag tool_diag($r, $ng);
+like $r->{out}, qr/\A\d+\n\z/, 'prints the id';
+is_deeply sent('/mj/submit/change'),
+    {taskId => $grid, action => 'REROLL'}, 'sends no index for a reroll';
+$r = mj('change', $grid, 'variation', '3');
+is_deeply sent('/mj/submit/change'),
+    {taskId => $grid, action => 'VARIATION', index => 3},
+    'the index is a number';
+is mj('change', $grid, 'upscale')->{rc}, 2, 'change UPSCALE needs an index';
+is mj('change', $grid, 'upscale', '5')->{rc}, 2, 'from 1 to 4';
+$r = mj('change', $grid, 'zoom', '1');
+is $r->{rc}, 2, 'change ZOOM is a usage error';
+like $r->{err}, qr/"zoom" is not UPSCALE, VARIATION or REROLL/, 'and says so';
+$r = mj(qw(change 1234567890123 upscale 1));
+is $r->{rc}, 4, 'change of an unknown task: exit 4';
+like $r->{err}, qr/change: not found/, 'not found';
+$r = mj({MJ_API_KEY => $KEY{bob}}, 'change', $grid, 'upscale', '1');
+is $r->{rc}, 4, "change of another user's task: exit 4";
+
+$r = mj('simple-change', $grid, 'v3', '--wait');
+is $r->{rc}, 0, 'simple-change v3 --wait' or diag tool_diag($r, $ng);
+like $r->{out}, qr/^action:\s+VARIATION$/m, 'a variation';
+is_deeply sent('/mj/submit/simple-change'), {content => "$grid v3"},
+    'sent as content "TASK v3"';
+$r = mj('simple-change', $grid, 'R');
+is $r->{rc}, 0, 'simple-change R';
+is_deeply sent('/mj/submit/simple-change'), {content => "$grid R"},
+    'sent as content "TASK R"';
+$r = mj('simple-change', $grid, 'U9');
+is $r->{rc}, 2, 'simple-change U9 is a usage error';
+like $r->{err}, qr/"U9" is not U1-U4, V1-V4 or R/, 'and says so';
+is mj('simple-change', '../x', 'U1')->{rc}, 2, 'a malformed task id';
+$r = mj(qw(simple-change 1234567890123 U1));
+is $r->{rc}, 4, 'simple-change of an unknown task: exit 4';
+
+$r = mj('swap', "$tmp/grid.png", "$tmp/grid.png", '--wait', '-o',
+        "$tmp/swap.png");
+is $r->{rc}, 0, 'swap --wait -o' or diag tool_diag($r, $ng);
+like $r->{out}, qr/^action:\s+SWAP_FACE$/m, 'a face swap';
+is substr(slurp("$tmp/swap.png"), 0, 4), "\x89PNG", 'its image is saved';
+# two images in base64: the recorded body is cut at 64 KiB
+my $sw = last_request('/mj/insight-face/swap');
+like $sw->{body} // '', qr/^\{"sourceBase64":"data:image\/png;base64,/,
+     'the face as a data URL';
+cmp_ok $sw->{body_length} // 0, '>', 2 * (-s "$tmp/grid.png"),
+       'and the target';
+$r = mj('swap', "$tmp/grid.png", "$tmp/text.png");
+is $r->{rc}, 2, 'swap: a file that is no image';
+like $r->{err}, qr/text\.png: not a PNG/, 'is named';
+is mj('swap', "$tmp/grid.png")->{rc}, 2, 'swap needs two images';
+
+$r = mj('edits', 'a', 'red', 'hat', '--image', "$tmp/grid.png", '--wait');
+is $r->{rc}, 0, 'edits --image --wait' or diag tool_diag($r, $ng);
+like $r->{out}, qr/^action:\s+EDIT$/m, 'an edit';
+like $r->{out}, qr/^prompt:\s+a red hat$/m, 'of the prompt';
+$r = mj(qw(edits a nsfw hat));
+is $r->{rc}, 1, 'edits: a banned prompt: exit 1';
+like $r->{err}, qr/edits: refused \(code 24: .*; banned word "nsfw"\)/,
+     'code 24';
+is mj('edits')->{rc}, 2, 'edits needs a prompt';
+$r = mj('edits', 'x', '--image', "$tmp/grid.png", '--image', "$tmp/grid.png");
+is $r->{rc}, 2, 'edits: one --image at most';
+
+my $url = "http://127.0.0.1:$ENV{TEST_NGINX_SIM_PORT}/images/$grid.png";
+$r = mj('video', '--image', $url, '--wait');
+is $r->{rc}, 0, 'video --image URL --wait' or diag tool_diag($r, $ng);
+like $r->{out}, qr/^action:\s+VIDEO$/m, 'a video';
+is sent('/mj/submit/video')->{image}, $url,
+   'the URL is sent as it is';
+$r = mj(qw(video a fox running));
+is $r->{rc}, 0, 'video PROMPT';
+$r = mj('video');
+is $r->{rc}, 2, 'video without a prompt or an image';
+like $r->{err}, qr/video: give a prompt, an --image, or both/, 'says so';
+
+$r = mj('upload', "$tmp/grid.png", "$tmp/swap.png");
+is $r->{rc}, 0, 'upload' or diag tool_diag($r, $ng);
+my @urls = split /\n/, $r->{out};
+is scalar @urls, 2, 'prints two URLs';
+my $png = HTTP::Tiny->new->get($urls[0] // 'http://127.0.0.1:1/');
+is substr($png->{content}, 0, 4), "\x89PNG", 'that serve the images';
+$r = mj('--json', 'upload', "$tmp/grid.png");
+is eval { decode_json($r->{out})->{code} }, 1, 'upload --json';
+$r = mj('upload', "$tmp/text.png");
+is $r->{rc}, 2, 'upload: a file that is no image';
+is mj('upload', ("$tmp/grid.png") x 11)->{rc}, 2, 'upload: 10 images at most';
 
 # --- --json ---------------------------------------------------------------
 

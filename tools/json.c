@@ -83,6 +83,10 @@ tl_json_object(const tl_jfield_t *f, size_t n, size_t *len)
 
             yajl_gen_array_close(g);
 
+        } else if (f[i].value && f[i].number) {
+            tl_gen_str(g, f[i].name);
+            yajl_gen_number(g, f[i].value, strlen(f[i].value));
+
         } else if (f[i].value) {
             tl_gen_str(g, f[i].name);
             tl_gen_str(g, f[i].value);

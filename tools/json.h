@@ -11,12 +11,13 @@
 #include <yajl/yajl_tree.h>
 
 
-/* a member of a body: a string, or an array of strings */
+/* a member of a body: a string, a number, or an array of strings */
 typedef struct {
     const char          *name;
     const char          *value;      /* NULL: skipped, unless "values" */
     const char *const   *values;
     size_t               nvalues;
+    int                  number;     /* value is digits, written unquoted */
 } tl_jfield_t;
 
 

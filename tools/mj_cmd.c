@@ -1,8 +1,10 @@
 /*
  * mj_cmd.c: mj's commands: the submits (imagine, blend, describe, shorten,
- * action, modal) and the reads (fetch, list, seed).
+ * action, modal, change, simple-change, swap, edits, video), upload, and
+ * the task endpoints (fetch, list, seed, cancel).
  */
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +96,21 @@ mjc_data_url(const char *file)
 }
 
 
+static int
+mjc_is_link(const char *s)
+{
+    return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
+}
+
+
+/* an image named by the user: an http(s) URL as it is, a file as a data URL */
+static char *
+mjc_image_arg(const char *arg)
+{
+    return mjc_is_link(arg) ? tl_strdup(arg) : mjc_data_url(arg);
+}
+
+
 /* data URLs of files; NULL with a message if one cannot be read */
 static char **
 mjc_data_urls(const char *const *files, size_t n)
@@ -132,39 +149,65 @@ mjc_free_list(char **list, size_t n)
 }
 
 
-/* POST /mj/submit/<name>; prints the new task id, or waits for it */
+/*
+ * POSTs the fields as a JSON object to path; with --json prints the answer.
+ * The caller judges the answer's code, and frees the answer.
+ */
 static int
-mjc_submit(const mjc_conf_t *cf, const char *name, const tl_jfield_t *f,
-    size_t n)
+mjc_post(const mjc_conf_t *cf, const char *path, const char *what,
+    const tl_jfield_t *f, size_t n, mjc_answer_t *a, long long *code)
 {
-    int           rc;
-    char          path[64], *body, *id;
-    size_t        len;
-    long long     code, queue;
-    const char   *result;
-    mjc_answer_t  a;
+    int     rc;
+    char   *body;
+    size_t  len;
 
-    snprintf(path, sizeof(path), "/mj/submit/%s", name);
+    memset(a, 0, sizeof(mjc_answer_t));
 
     body = tl_json_object(f, n, &len);
     if (body == NULL) {
         return MJ_EXIT_FAILED;
     }
 
-    rc = mjc_call(cf, "POST", path, body, len, 0, name, &a);
+    rc = mjc_call(cf, "POST", path, body, len, 0, what, a);
     free(body);
+
+    if (rc != MJ_EXIT_OK) {
+        return rc;
+    }
+
+    if (cf->json) {
+        mjc_print_raw(a);
+    }
+
+    *code = -1;
+    tl_jnum(a->json, "code", NULL, code);
+
+    return MJ_EXIT_OK;
+}
+
+
+/* POST /mj/submit/<name>; prints the new task id, or waits for it */
+static int
+mjc_submit(const mjc_conf_t *cf, const char *name, const tl_jfield_t *f,
+    size_t n)
+{
+    int           rc;
+    char          path[64], *id;
+    long long     code, queue;
+    const char   *result;
+    mjc_answer_t  a;
+
+    /* face swap is the one submit outside /mj/submit/ */
+    snprintf(path, sizeof(path), "/mj/%s/%s",
+             strcmp(name, "swap") == 0 ? "insight-face" : "submit", name);
+
+    rc = mjc_post(cf, path, name, f, n, &a, &code);
 
     if (rc != MJ_EXIT_OK) {
         mjc_answer_free(&a);
         return rc;
     }
 
-    if (cf->json) {
-        mjc_print_raw(&a);
-    }
-
-    code = -1;
-    tl_jnum(a.json, "code", NULL, &code);
     result = tl_jstr(a.json, "result", NULL);
 
     if ((code != 1 && code != 21 && code != 22)
@@ -234,32 +277,54 @@ mjc_imagine(const mjc_conf_t *cf, int argc, char **argv)
 }
 
 
+/*
+ * a submit whose first fields are the command's image files as data URLs:
+ * all in f[0], an array, when the caller set its nvalues (blend), else one
+ * a field (swap)
+ */
 static int
-mjc_blend(const mjc_conf_t *cf, int argc, char **argv)
+mjc_submit_files(const mjc_conf_t *cf, const char *name, int argc,
+    char **argv, tl_jfield_t *f, size_t n)
 {
-    int          rc;
-    char       **urls;
-    tl_jfield_t  f[3];
+    int     rc, i;
+    char  **urls;
 
     urls = mjc_data_urls((const char *const *) argv, argc);
     if (urls == NULL) {
         return MJ_EXIT_USAGE;
     }
 
+    if (f[0].nvalues) {
+        f[0].values = (const char *const *) urls;
+
+    } else {
+        for (i = 0; i < argc; i++) {
+            f[i].value = urls[i];
+        }
+    }
+
+    rc = mjc_submit(cf, name, f, n);
+
+    mjc_free_list(urls, argc);
+
+    return rc;
+}
+
+
+static int
+mjc_blend(const mjc_conf_t *cf, int argc, char **argv)
+{
+    tl_jfield_t  f[3];
+
     memset(f, 0, sizeof(f));
     f[0].name = "base64Array";
-    f[0].values = (const char *const *) urls;
     f[0].nvalues = argc;
     f[1].name = "dimensions";
     f[1].value = cf->dimensions;
     f[2].name = "botType";
     f[2].value = cf->bot;
 
-    rc = mjc_submit(cf, "blend", f, 3);
-
-    mjc_free_list(urls, argc);
-
-    return rc;
+    return mjc_submit_files(cf, "blend", argc, argv, f, 3);
 }
 
 
@@ -283,20 +348,18 @@ mjc_submit_text(const mjc_conf_t *cf, const char *name, const char *field,
 static int
 mjc_describe(const mjc_conf_t *cf, int argc, char **argv)
 {
-    int    rc, link;
+    int    rc;
     char  *url;
 
     (void) argc;
 
-    link = strncmp(argv[0], "http://", 7) == 0
-           || strncmp(argv[0], "https://", 8) == 0;
-
-    url = link ? tl_strdup(argv[0]) : mjc_data_url(argv[0]);
+    url = mjc_image_arg(argv[0]);
     if (url == NULL) {
         return MJ_EXIT_USAGE;
     }
 
-    rc = mjc_submit_text(cf, "describe", link ? "link" : "base64", url);
+    rc = mjc_submit_text(cf, "describe",
+                         mjc_is_link(argv[0]) ? "link" : "base64", url);
 
     free(url);
 
@@ -439,6 +502,204 @@ mjc_modal(const mjc_conf_t *cf, int argc, char **argv)
 }
 
 
+/* "UPSCALE" 1..4, "VARIATION" 1..4 or "REROLL": the changes of a grid */
+static int
+mjc_change(const mjc_conf_t *cf, int argc, char **argv)
+{
+    size_t       i;
+    tl_jfield_t  f[3];
+    char         action[16];
+
+    snprintf(action, sizeof(action), "%s", argv[1]);
+
+    for (i = 0; action[i]; i++) {
+        action[i] = toupper((unsigned char) action[i]);
+    }
+
+    if (strcmp(action, "UPSCALE") != 0 && strcmp(action, "VARIATION") != 0
+        && strcmp(action, "REROLL") != 0)
+    {
+        tl_err("change: \"%s\" is not UPSCALE, VARIATION or REROLL", argv[1]);
+        return MJ_EXIT_USAGE;
+    }
+
+    /* the upstream wants the index as a number, and none for a reroll */
+    if ((strcmp(action, "REROLL") == 0) != (argc == 2)
+        || (argc == 3 && !(argv[2][0] >= '1' && argv[2][0] <= '4'
+                           && argv[2][1] == '\0')))
+    {
+        tl_err("usage: mj change TASK UPSCALE|VARIATION 1-4, "
+               "or mj change TASK REROLL");
+        return MJ_EXIT_USAGE;
+    }
+
+    memset(f, 0, sizeof(f));
+    f[0].name = "taskId";
+    f[0].value = argv[0];
+    f[1].name = "action";
+    f[1].value = action;
+    f[2].name = "index";
+    f[2].value = argc == 3 ? argv[2] : NULL;
+    f[2].number = 1;
+
+    return mjc_submit(cf, "change", f, 3);
+}
+
+
+/* "U1".."U4", "V1".."V4" or "R" in any case: sent as "<taskId> U2" */
+static int
+mjc_simple_change(const mjc_conf_t *cf, int argc, char **argv)
+{
+    int          ok;
+    char         content[96];
+    const char  *w = argv[1];
+    tl_jfield_t  f[1];
+
+    (void) argc;
+
+    ok = (w[0] && strchr("UuVv", w[0]) && w[1] >= '1' && w[1] <= '4'
+          && w[2] == '\0')
+         || ((w[0] == 'R' || w[0] == 'r') && w[1] == '\0');
+
+    if (!ok) {
+        tl_err("simple-change: \"%s\" is not U1-U4, V1-V4 or R", w);
+        return MJ_EXIT_USAGE;
+    }
+
+    snprintf(content, sizeof(content), "%s %s", argv[0], w);
+
+    memset(f, 0, sizeof(f));
+    f[0].name = "content";
+    f[0].value = content;
+
+    return mjc_submit(cf, "simple-change", f, 1);
+}
+
+
+static int
+mjc_swap(const mjc_conf_t *cf, int argc, char **argv)
+{
+    tl_jfield_t  f[2];
+
+    memset(f, 0, sizeof(f));
+    f[0].name = "sourceBase64";
+    f[1].name = "targetBase64";
+
+    return mjc_submit_files(cf, "swap", argc, argv, f, 2);
+}
+
+
+/* edits and video: a prompt, and one --image, a file or a URL */
+static int
+mjc_prompt_image(const mjc_conf_t *cf, const char *name, int argc,
+    char **argv)
+{
+    int          rc;
+    char        *prompt, *image;
+    tl_jfield_t  f[3];
+
+    if (cf->nimages > 1) {
+        tl_err("%s: one --image at most", name);
+        return MJ_EXIT_USAGE;
+    }
+
+    image = NULL;
+
+    if (cf->nimages) {
+        image = mjc_image_arg(cf->images[0]);
+        if (image == NULL) {
+            return MJ_EXIT_USAGE;
+        }
+    }
+
+    prompt = argc ? mjc_join(argc, argv) : NULL;
+
+    memset(f, 0, sizeof(f));
+    f[0].name = "prompt";
+    f[0].value = prompt;
+    f[1].name = "image";
+    f[1].value = image;
+    f[2].name = "botType";
+    f[2].value = cf->bot;
+
+    rc = mjc_submit(cf, name, f, 3);
+
+    free(prompt);
+    free(image);
+
+    return rc;
+}
+
+
+static int
+mjc_edits(const mjc_conf_t *cf, int argc, char **argv)
+{
+    return mjc_prompt_image(cf, "edits", argc, argv);
+}
+
+
+static int
+mjc_video(const mjc_conf_t *cf, int argc, char **argv)
+{
+    if (argc == 0 && cf->nimages == 0) {
+        tl_err("video: give a prompt, an --image, or both");
+        return MJ_EXIT_USAGE;
+    }
+
+    return mjc_prompt_image(cf, "video", argc, argv);
+}
+
+
+/* upload-discord-images: the URLs the images are served at, one a line */
+static int
+mjc_upload(const mjc_conf_t *cf, int argc, char **argv)
+{
+    int           rc;
+    char        **urls;
+    size_t        i;
+    yajl_val      res;
+    long long     code;
+    tl_jfield_t   f;
+    mjc_answer_t  a;
+    const char   *path[] = { "result", NULL };
+
+    urls = mjc_data_urls((const char *const *) argv, argc);
+    if (urls == NULL) {
+        return MJ_EXIT_USAGE;
+    }
+
+    memset(&f, 0, sizeof(f));
+    f.name = "base64Array";
+    f.values = (const char *const *) urls;
+    f.nvalues = argc;
+
+    rc = mjc_post(cf, "/mj/submit/upload-discord-images", "upload", &f, 1,
+                  &a, &code);
+    mjc_free_list(urls, argc);
+
+    res = yajl_tree_get(a.json, path, yajl_t_array);
+
+    if (rc == MJ_EXIT_OK && (code != 1 || res == NULL)) {
+        rc = mjc_code_error(&a, "upload");
+    }
+
+    if (rc != MJ_EXIT_OK) {
+        mjc_answer_free(&a);
+        return rc;
+    }
+
+    for (i = 0; !cf->json && i < YAJL_GET_ARRAY(res)->len; i++) {
+        if (YAJL_IS_STRING(YAJL_GET_ARRAY(res)->values[i])) {
+            printf("%s\n", YAJL_GET_STRING(YAJL_GET_ARRAY(res)->values[i]));
+        }
+    }
+
+    mjc_answer_free(&a);
+
+    return MJ_EXIT_OK;
+}
+
+
 static int
 mjc_fetch(const mjc_conf_t *cf, int argc, char **argv)
 {
@@ -507,8 +768,8 @@ mjc_list(const mjc_conf_t *cf, int argc, char **argv)
     tl_jfield_t   f;
     mjc_answer_t  a;
 
+    memset(&f, 0, sizeof(f));
     f.name = "ids";
-    f.value = NULL;
     f.values = (const char *const *) argv;
     f.nvalues = argc;
 
@@ -643,6 +904,13 @@ static const struct {
     { "shorten",  1, -1, 0,  mjc_shorten,  "PROMPT" },
     { "action",   2,  2, 1,  mjc_action,   "TASK LABEL|CUSTOM-ID" },
     { "modal",    1, -1, 1,  mjc_modal,    "TASK [PROMPT]" },
+    { "change",   2,  3, 1,  mjc_change,
+      "TASK UPSCALE|VARIATION|REROLL [1-4]" },
+    { "simple-change", 2, 2, 1, mjc_simple_change, "TASK U1-U4|V1-V4|R" },
+    { "swap",     2,  2, 0,  mjc_swap,     "FACE-IMG TARGET-IMG" },
+    { "edits",    1, -1, 0,  mjc_edits,    "PROMPT [--image IMG|URL]" },
+    { "video",    0, -1, 0,  mjc_video,    "[PROMPT] [--image IMG|URL]" },
+    { "upload",   1, 10, 0,  mjc_upload,   "IMG1 [IMG2 ... IMG10]" },
     { "fetch",    1,  1, 1,  mjc_fetch,    "TASK" },
     { "list",     1, -1, -1, mjc_list,     "TASK..." },
     { "seed",     1,  1, 1,  mjc_seed,     "TASK" },
