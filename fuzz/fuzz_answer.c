@@ -6,6 +6,8 @@
  * too, of the shape asked for; each field read is the last string of that
  * name at the object's top level, and in a list each object's span parses
  * on its own to the same object.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <stdint.h>

@@ -6,6 +6,8 @@
  * members dropped, keeps every other member equal and in order (ids cut
  * to the ones kept), and inspected again gives the same fields and drops
  * nothing more.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <stdint.h>

@@ -4,6 +4,8 @@
  * Whatever the bytes, the reader reads no more than there is, hands over
  * only records of whole blocks whose CRC is right (the target checks the
  * CRC of each record's block again), and says why it stopped short.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <stdint.h>

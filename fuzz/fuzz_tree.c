@@ -1,6 +1,8 @@
 /*
  * fuzz_tree.c: a second reading of a JSON text, with yajl_tree, for the
  * fuzz targets' invariants.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <stdio.h>

@@ -2,6 +2,8 @@
  * fuzz_tree.h: what the fuzz targets share: fuzz_check(), and what they
  * check their JSON readers against, yajl's own tree parser, a second
  * reading of the same text.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #ifndef FUZZ_TREE_H

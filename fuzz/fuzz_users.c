@@ -4,6 +4,8 @@
  *
  * Either a file is refused with a line and a message, or every record
  * holds a valid name, unique in the file, and a known upstream key.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <stdint.h>

@@ -2,6 +2,8 @@
  * mj_answer_parse.c: what the gateway reads of the upstream's answers; see
  * mj_answer_parse.h.  Keys are matched exactly: the gateway reads what the
  * upstream wrote, which is the contract's spelling.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <stdlib.h>

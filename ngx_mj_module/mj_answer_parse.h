@@ -5,6 +5,8 @@
  * each object of an array with each object's byte span.  Plain C on yajl,
  * shared by the module and its fuzzers; an answer is read whole, in one
  * call (the gateway holds every answer before it goes on).
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #ifndef MJ_ANSWER_PARSE_H

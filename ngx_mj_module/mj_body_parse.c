@@ -11,6 +11,8 @@
  * same everywhere; top-level keys are then matched case-blind, as those
  * upstreams bind them, and a repeated key the gateway acts on is refused,
  * since they keep the last copy.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <string.h>

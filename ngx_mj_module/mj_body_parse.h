@@ -6,6 +6,8 @@
  * build the same code.  The whole body is given as one block of memory,
  * which keeps yajl's lexer linear (a token split over two calls is scanned
  * again from its start at every call).
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #ifndef MJ_BODY_PARSE_H
@@ -42,7 +44,7 @@ typedef struct mj_body_s  mj_body_t;
 
 struct mj_body_s {
     /* set by the caller */
-    yajl_alloc_funcs          *alloc;     /* copies, the ids array; NULL: libc */
+    yajl_alloc_funcs          *alloc;     /* copies, ids; NULL: libc */
     unsigned                   keep_account_filter:1;
     /* a notifyHook value the operator allows; NULL: none is */
     int                      (*hook_allowed)(void *data,

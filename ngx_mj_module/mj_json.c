@@ -1,5 +1,7 @@
 /*
  * mj_json.c: what the plain-C JSON readers share; see mj_json.h.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <stdlib.h>

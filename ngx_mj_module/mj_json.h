@@ -5,6 +5,8 @@
  * They read one block of memory in one yajl_parse() call and keep what
  * they find as spans: of the text itself where yajl hands over a piece of
  * it, or a copy where it decoded escapes into a buffer of its own.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #ifndef MJ_JSON_H

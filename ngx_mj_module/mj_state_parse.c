@@ -3,6 +3,8 @@
  * mj_state_parse.h.  A block is handed over only when it is whole and its
  * CRC is right, so a file cut short or damaged keeps everything before
  * the damage.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <stdlib.h>

@@ -7,6 +7,8 @@
  * users' counters the same way.  Plain C, shared by the module and its
  * fuzzer: the reader reads through the caller's function and hands each
  * record of a whole block to the caller.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #ifndef MJ_STATE_PARSE_H

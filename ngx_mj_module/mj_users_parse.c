@@ -9,6 +9,8 @@
  *     NAME  SECRET  [header=bearer|mj-api-secret]  [upstream=NAME]
  *
  * "#" starts a comment where a field would start; blank lines are skipped.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <stdio.h>

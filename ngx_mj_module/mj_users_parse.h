@@ -3,6 +3,8 @@
  *
  * Plain C with no nginx dependency: the module and mjctl build the same
  * parser, so `mjctl check` and `nginx -t` can never disagree.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #ifndef MJ_USERS_PARSE_H
@@ -24,7 +26,14 @@
                     "ZOOM", "INPAINT", "BLEND", "DESCRIBE", "SHORTEN",        \
                     "SWAP_FACE", "EDIT", "VIDEO"
 #define MJ_NACTIONS  13
-#define MJ_ALL_ACTIONS  ((1u << MJ_NACTIONS) - 1)
+
+/* the same, as an action's index + 1 (0: none) */
+enum {
+    MJ_ACT_NONE = 0, MJ_ACT_IMAGINE, MJ_ACT_UPSCALE, MJ_ACT_VARIATION,
+    MJ_ACT_REROLL, MJ_ACT_PAN, MJ_ACT_ZOOM, MJ_ACT_INPAINT, MJ_ACT_BLEND,
+    MJ_ACT_DESCRIBE, MJ_ACT_SHORTEN, MJ_ACT_SWAP_FACE, MJ_ACT_EDIT,
+    MJ_ACT_VIDEO
+};
 
 #define MJ_UNSET  (-1)
 #define MJ_TASKS_MAX  16                      /* the largest tasks= cap */

@@ -10,6 +10,8 @@
  * body that changes is written anew, into memory or into a temp file of
  * its own as the original was, and that is what every try of
  * proxy_next_upstream sends.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <sys/mman.h>
@@ -32,12 +34,8 @@ typedef struct {
 } ngx_http_mj_sink_t;
 
 
-static void
-ngx_http_mj_str(ngx_str_t *dst, mj_span_t *src)
-{
-    dst->data = (u_char *) src->data;
-    dst->len = src->data ? src->len : 0;
-}
+static ngx_int_t ngx_http_mj_body_names(ngx_http_request_t *r,
+    ngx_http_mj_ctx_t *ctx, mj_body_t *b);
 
 
 static void
@@ -323,109 +321,6 @@ ngx_http_mj_rewrite(ngx_http_request_t *r, mj_body_t *b, mj_span_t *keep,
 }
 
 
-ngx_int_t
-ngx_http_mj_check_task(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
-    ngx_str_t *id)
-{
-    uint32_t             ukey;
-    uint64_t             owner;
-    ngx_http_mj_tid_t    tid;
-    ngx_http_mj_ukey_t  *k;
-
-    if (ngx_http_mj_tid(ctx->zone, id, &tid) != NGX_OK) {
-        return ngx_http_mj_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                NGX_HTTP_MJ_CODE_INVALID,
-                                NGX_HTTP_MJ_BAD_TASK_ID);
-    }
-
-    ukey = 0;
-    ctx->tid = tid;
-    owner = ngx_http_mj_task_owner(ctx->zone, &tid, &ukey, &ctx->action);
-
-    if (owner != ctx->user->owner) {
-        /* another user's task and no task at all look the same */
-        return ngx_http_mj_fail(r, ctx, NGX_HTTP_NOT_FOUND,
-                                NGX_HTTP_MJ_CODE_NOT_FOUND, "task not found");
-    }
-
-    /* follow-ups go where the task was made */
-    k = ngx_http_mj_find_ukey(r, ukey);
-
-    if (k == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mj: the upstream key that created task \"%V\" is no "
-                      "longer configured", id);
-
-        return ngx_http_mj_fail(r, ctx, NGX_HTTP_BAD_GATEWAY,
-                                NGX_HTTP_MJ_CODE_FAILURE,
-                                "the upstream of this task is no longer "
-                                "configured");
-    }
-
-    ctx->ukey = k;
-
-    return NGX_OK;
-}
-
-
-/* list-by-condition: the caller's own ids, all from one upstream key */
-static ngx_int_t
-ngx_http_mj_own_ids(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
-    mj_body_t *b, mj_span_t **keep, size_t *nkeep)
-{
-    size_t              i, n;
-    uint32_t            ukey, first;
-    ngx_str_t           id;
-    mj_span_t          *k;
-    ngx_http_mj_tid_t   tid;
-
-    k = ngx_palloc(r->pool, (b->nids ? b->nids : 1) * sizeof(mj_span_t));
-    if (k == NULL) {
-        return NGX_ERROR;
-    }
-
-    first = 0;
-    n = 0;
-
-    for (i = 0; i < b->nids; i++) {
-        ngx_http_mj_str(&id, &b->ids[i]);
-
-        if (ngx_http_mj_tid(ctx->zone, &id, &tid) != NGX_OK) {
-            return ngx_http_mj_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                    NGX_HTTP_MJ_CODE_INVALID,
-                                    "invalid task id in ids");
-        }
-
-        if (ngx_http_mj_task_owner(ctx->zone, &tid, &ukey, NULL)
-            != ctx->user->owner)
-        {
-            continue;
-        }
-
-        if (n == 0) {
-            first = ukey;
-
-        } else if (ukey != first) {
-            continue;
-        }
-
-        k[n++] = b->ids[i];
-    }
-
-    if (n) {
-        ctx->ukey = ngx_http_mj_find_ukey(r, first);
-        if (ctx->ukey == NULL) {
-            n = 0;
-        }
-    }
-
-    *keep = k;
-    *nkeep = n;
-
-    return NGX_OK;
-}
-
-
 static int
 ngx_http_mj_hook_allowed(void *data, const unsigned char *url, size_t len)
 {
@@ -446,19 +341,17 @@ ngx_http_mj_hook_allowed(void *data, const unsigned char *url, size_t len)
 }
 
 
+/* the body, read the way every upstream will read it: ctx->body */
 static ngx_int_t
 ngx_http_mj_inspect(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 {
-    u_char                  *text, *p, *end;
-    size_t                   len, nkeep;
+    u_char                  *text;
+    size_t                   len;
     ngx_int_t                rc;
-    ngx_str_t                id, custom_id, change, content;
-    mj_body_t                b;
-    mj_span_t               *keep;
-    ngx_uint_t               flags, in_file;
+    mj_body_t               *b;
+    ngx_uint_t               in_file;
     ngx_http_mj_loc_conf_t  *mlcf;
 
-    flags = ctx->endpoint->flags;
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
 
     if (r->request_body == NULL || r->request_body->bufs == NULL) {
@@ -467,27 +360,36 @@ ngx_http_mj_inspect(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
                                 "a JSON body is required");
     }
 
-    ngx_memzero(&b, sizeof(mj_body_t));
+    b = ngx_pcalloc(r->pool, sizeof(mj_body_t));
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    if (ngx_http_mj_body_text(r, &text, &len, &in_file, &b.copied)
+    if (ngx_http_mj_body_text(r, &text, &len, &in_file, &b->copied)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b.alloc = ngx_http_mj_yajl_alloc_funcs(r);
-    b.keep_account_filter = mlcf->account_filter ? 1 : 0;
+    b->alloc = ngx_http_mj_yajl_alloc_funcs(r);
+    b->keep_account_filter = mlcf->account_filter ? 1 : 0;
 
     if (mlcf->hooks) {
-        b.hook_allowed = ngx_http_mj_hook_allowed;
-        b.data = mlcf->hooks;
+        b->hook_allowed = ngx_http_mj_hook_allowed;
+        b->data = mlcf->hooks;
     }
 
-    if (b.alloc == NULL) {
+    if (b->alloc == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = mj_body_inspect(&b, text, len);
+    rc = mj_body_inspect(b, text, len);
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "mj: body of \"%V\": %uz bytes%s, %ui parses, "
+                   "%uz bytes copied", &ctx->endpoint->name, len,
+                   in_file ? " in a file" : "", (ngx_uint_t) b->parses,
+                   b->copied);
 
     if (rc == -2) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -496,123 +398,127 @@ ngx_http_mj_inspect(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     if (rc == -1) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "mj: body of \"%V\" refused: %s",
-                      &ctx->endpoint->name, b.error);
+                      &ctx->endpoint->name, b->error);
 
         return ngx_http_mj_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                NGX_HTTP_MJ_CODE_INVALID, (char *) b.error);
+                                NGX_HTTP_MJ_CODE_INVALID, (char *) b->error);
     }
+
+    ctx->body = b;
+    ctx->body_in_file = in_file;
+
+    return ngx_http_mj_body_names(r, ctx, b);
+}
+
+
+/* the tasks a body names, required where the endpoint needs them */
+static ngx_int_t
+ngx_http_mj_body_names(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    mj_body_t *b)
+{
+    char        *missing;
+    ngx_str_t    content, rest;
+    ngx_uint_t   flags;
+
+    flags = ctx->endpoint->flags;
+    missing = NULL;
 
     if (flags & NGX_HTTP_MJ_EP_BODY_TASK) {
-        if (b.str[MJ_BODY_TASKID].data == NULL) {
-            return ngx_http_mj_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                    NGX_HTTP_MJ_CODE_INVALID,
-                                    "taskId is required");
-        }
+        ngx_http_mj_span_str(&ctx->named, &b->str[MJ_BODY_TASKID]);
 
-        ngx_http_mj_str(&ctx->task_id, &b.str[MJ_BODY_TASKID]);
-
-        rc = ngx_http_mj_check_task(r, ctx, &ctx->task_id);
-        if (rc != NGX_OK) {
-            return rc;
+        if (ctx->named.data == NULL) {
+            missing = "taskId is required";
         }
     }
-
-    ngx_http_mj_str(&content, &b.str[MJ_BODY_CONTENT]);
 
     if (flags & NGX_HTTP_MJ_EP_CONTENT) {
+        ngx_http_mj_span_str(&content, &b->str[MJ_BODY_CONTENT]);
+
         if (content.data == NULL) {
-            return ngx_http_mj_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                    NGX_HTTP_MJ_CODE_INVALID,
-                                    "content is required");
-        }
+            missing = "content is required";
 
-        /* "<taskId> U2": the id is the first word */
-        p = content.data;
-        end = p + content.len;
-
-        while (p < end && *p == ' ') {
-            p++;
-        }
-
-        id.data = p;
-
-        while (p < end && *p != ' ') {
-            p++;
-        }
-
-        id.len = p - id.data;
-        ctx->task_id = id;
-
-        rc = ngx_http_mj_check_task(r, ctx, &id);
-        if (rc != NGX_OK) {
-            return rc;
+        } else {
+            ngx_http_mj_content_split(&content, &ctx->named, &rest);
         }
     }
 
-    keep = NULL;
-    nkeep = 0;
-
-    if (flags & NGX_HTTP_MJ_EP_LIST) {
-        if (!(b.seen & MJ_BODY_BIT(MJ_BODY_IDS))) {
-            return ngx_http_mj_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                    NGX_HTTP_MJ_CODE_INVALID,
-                                    "ids is required");
-        }
-
-        rc = ngx_http_mj_own_ids(r, ctx, &b, &keep, &nkeep);
-        if (rc != NGX_OK) {
-            return rc == NGX_ERROR ? NGX_HTTP_INTERNAL_SERVER_ERROR : rc;
-        }
-
-        if (nkeep == 0) {
-            return NGX_HTTP_MJ_ANSWER_EMPTY;
-        }
-
-        if (nkeep == b.nids) {
-            keep = NULL;
-        }
-    }
-
-    /*
-     * What the submit asks for, for the allowed actions and the quota.  A
-     * modal step is its MODAL task's action, which check_task() found.
-     */
-    if ((flags & NGX_HTTP_MJ_EP_SUBMIT)
-        && !(ctx->endpoint->name.len == 5
-             && ngx_strncmp(ctx->endpoint->name.data, "modal", 5) == 0))
+    if ((flags & NGX_HTTP_MJ_EP_LIST)
+        && !(b->seen & MJ_BODY_BIT(MJ_BODY_IDS)))
     {
-        ngx_http_mj_str(&custom_id, &b.str[MJ_BODY_CUSTOMID]);
-        ngx_http_mj_str(&change, &b.str[MJ_BODY_ACTION]);
-
-        ctx->action = ngx_http_mj_action_of(&ctx->endpoint->name,
-                                            &custom_id,
-                                            change.data ? &change : NULL,
-                                            (flags & NGX_HTTP_MJ_EP_CONTENT)
-                                            ? &content : NULL);
+        missing = "ids is required";
     }
 
-    if (b.drop) {
+    if (missing) {
+        return ngx_http_mj_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                NGX_HTTP_MJ_CODE_INVALID, missing);
+    }
+
+    if (b->drop) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "mj: removed%s%s from the body of \"%V\"",
-                      (b.drop & MJ_BODY_BIT(MJ_BODY_NOTIFYHOOK))
+                      (b->drop & MJ_BODY_BIT(MJ_BODY_NOTIFYHOOK))
                       ? " notifyHook" : "",
-                      (b.drop & MJ_BODY_BIT(MJ_BODY_ACCOUNTFILTER))
+                      (b->drop & MJ_BODY_BIT(MJ_BODY_ACCOUNTFILTER))
                       ? " accountFilter" : "",
                       &ctx->endpoint->name);
     }
 
-    if ((b.drop || keep)
-        && ngx_http_mj_rewrite(r, &b, keep, nkeep, in_file) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return NGX_OK;
+}
+
+
+/*
+ * After the admission: what the body drops goes, and a list keeps only
+ * the ids the store kept.
+ */
+ngx_int_t
+ngx_http_mj_body_rewrite(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
+{
+    size_t      i, n;
+    mj_body_t  *b;
+    mj_span_t  *keep;
+
+    b = ctx->body;
+
+    if (b == NULL) {
+        return NGX_OK;
+    }
+
+    keep = NULL;
+    n = 0;
+
+    if (ctx->endpoint->flags & NGX_HTTP_MJ_EP_LIST) {
+        keep = ngx_palloc(r->pool, (b->nids + 1) * sizeof(mj_span_t));
+        if (keep == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < b->nids; i++) {
+            if (ctx->admit.info[i].kept) {
+                keep[n++] = b->ids[i];
+            }
+        }
+
+        if (n == b->nids) {
+            keep = NULL;
+        }
+    }
+
+    if (b->drop == 0 && keep == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_mj_rewrite(r, b, keep, n, ctx->body_in_file) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     /* the cost stays linear: one parse a pass, nothing copied twice */
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "mj: body of \"%V\": %uz bytes%s, %ui parses, "
-                   "%uz bytes copied", &ctx->endpoint->name, len,
-                   in_file ? " in a file" : "", (ngx_uint_t) b.parses,
-                   b.copied);
+                   "mj: body of \"%V\" written anew: %O bytes%s, %ui "
+                   "parses in all, %uz bytes copied", &ctx->endpoint->name,
+                   r->headers_in.content_length_n,
+                   ctx->body_in_file ? " in a file" : "",
+                   (ngx_uint_t) b->parses, b->copied);
 
     return NGX_OK;
 }
@@ -639,7 +545,7 @@ ngx_http_mj_read_body(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 {
     ngx_int_t  rc;
 
-    ctx->reading = 1;
+    ctx->step = NGX_HTTP_MJ_STEP_BODY;
     ctx->status = NGX_AGAIN;
 
     rc = ngx_http_read_client_request_body(r, ngx_http_mj_body_handler);
@@ -651,4 +557,15 @@ ngx_http_mj_read_body(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     ngx_http_finalize_request(r, NGX_DONE);
 
     return NGX_DONE;
+}
+
+
+/* the whole body came with the headers: reading it costs nothing */
+ngx_uint_t
+ngx_http_mj_body_here(ngx_http_request_t *r)
+{
+    return r->headers_in.content_length_n >= 0
+           && r->headers_in.chunked == 0
+           && r->header_in->last - r->header_in->pos
+              >= r->headers_in.content_length_n;
 }

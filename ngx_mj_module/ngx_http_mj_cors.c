@@ -7,6 +7,8 @@
  * Origin gets the CORS headers on the preflight and on every answer of
  * the location, the gateway's errors included; the upstream's own
  * Access-Control-* headers are dropped then.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include "ngx_http_mj_module.h"
@@ -161,7 +163,7 @@ ngx_http_mj_preflight(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 
 /* mj_cors off | * | origin ... */
 char *
-ngx_http_mj_cors_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_mj_cors(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_mj_loc_conf_t  *mlcf = conf;
 

@@ -15,6 +15,8 @@
  * so that a submit's task is recorded before the client sees its id.  The
  * answers the gateway learns from are read then: a submit's, a fetch's
  * status, and a list's, which is cut to the caller's tasks.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include "ngx_http_mj_module.h"
@@ -245,7 +247,7 @@ ngx_http_mj_read_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     flags = ep->flags & (NGX_HTTP_MJ_EP_SUBMIT|NGX_HTTP_MJ_EP_LIST);
 
     /* of the rest, only fetch tells a task's status */
-    if (flags || ep->name.len == 5) {
+    if (flags || (ep->flags & NGX_HTTP_MJ_EP_STATUS)) {
         ctx->scan = ngx_pcalloc(r->pool, sizeof(mj_answer_t));
         if (ctx->scan == NULL) {
             return NGX_ERROR;
@@ -272,55 +274,20 @@ ngx_http_mj_read_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 }
 
 
+/*
+ * The upstream's answer: one that must not reach the client as it is
+ * becomes the JSON 502 (a refusal of the operator's key, a 5xx, the key
+ * quoted in a header, no JSON); the rest is held and read.
+ */
 static ngx_int_t
-ngx_http_mj_header_filter(ngx_http_request_t *r)
+ngx_http_mj_upstream_header(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 {
     ngx_str_t                desc;
-    ngx_uint_t               status, code;
-    ngx_http_mj_ctx_t       *ctx;
+    ngx_uint_t               status;
     ngx_http_mj_loc_conf_t  *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
-
-    if (!mlcf->enable || r != r->main) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_mj_module);
-
-    if (ctx == NULL) {
-        /* an nginx error before the gateway's handler ran: 413, say */
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_mj_ctx_t));
-        if (ctx == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_http_set_ctx(r, ctx, ngx_http_mj_module);
-    }
-
     status = r->headers_out.status;
-
-    if (r->err_status) {
-
-        /* nginx's own answer, the gateway's refusals among them */
-
-        if (status < 400) {
-            return ngx_http_mj_next_header(r);
-        }
-
-        ngx_http_mj_status_error(status, &code, &desc);
-
-        if (ctx->err_desc.len) {
-            code = ctx->err_code;
-            desc = ctx->err_desc;
-        }
-
-        return ngx_http_mj_replace(r, ctx, status, code, &desc);
-    }
-
-    if (r->upstream == NULL || ctx->endpoint == NULL || ctx->user == NULL) {
-        return ngx_http_mj_next_header(r);
-    }
 
     ngx_http_mj_cors_drop_upstream(r);
 
@@ -380,11 +347,64 @@ ngx_http_mj_header_filter(ngx_http_request_t *r)
 
 
 static ngx_int_t
+ngx_http_mj_header_filter(ngx_http_request_t *r)
+{
+    ngx_str_t                desc;
+    ngx_uint_t               status, code;
+    ngx_http_mj_ctx_t       *ctx;
+    ngx_http_mj_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
+
+    if (!mlcf->enable || r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mj_module);
+
+    if (ctx == NULL) {
+        /* an nginx error before the gateway's handler ran: 413, say */
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_mj_ctx_t));
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_mj_module);
+    }
+
+    status = r->headers_out.status;
+
+    if (r->err_status) {
+
+        /* nginx's own answer, the gateway's refusals among them */
+
+        if (status < 400) {
+            return ngx_http_mj_next_header(r);
+        }
+
+        ngx_http_mj_status_error(status, &code, &desc);
+
+        if (ctx->err_desc.len) {
+            code = ctx->err_code;
+            desc = ctx->err_desc;
+        }
+
+        return ngx_http_mj_replace(r, ctx, status, code, &desc);
+    }
+
+    if (r->upstream == NULL || ctx->endpoint == NULL || ctx->user == NULL) {
+        return ngx_http_mj_next_header(r);
+    }
+
+    return ngx_http_mj_upstream_header(r, ctx);
+}
+
+
+static ngx_int_t
 ngx_http_mj_send(ngx_http_request_t *r, u_char *p, size_t len,
     ngx_uint_t header)
 {
     ngx_int_t     rc;
-    ngx_buf_t    *b;
     ngx_chain_t   out;
 
     if (header) {
@@ -395,19 +415,9 @@ ngx_http_mj_send(ngx_http_request_t *r, u_char *p, size_t len,
         }
     }
 
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
+    if (ngx_http_mj_last_buf(r, p, len, &out) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    b->pos = p;
-    b->last = p + len;
-    b->memory = len ? 1 : 0;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
 
     return ngx_http_next_body_filter(r, &out);
 }
@@ -446,9 +456,8 @@ static ngx_int_t
 ngx_http_mj_submit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     u_char *p, size_t len)
 {
-    long                code;
-    ngx_int_t           rc;
-    ngx_http_mj_tid_t   tid;
+    long       code;
+    ngx_int_t  rc;
 
     rc = mj_answer_scan(ctx->scan, p, len);
 
@@ -458,74 +467,29 @@ ngx_http_mj_submit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 
     code = ctx->scan->cur.code;
 
-    if (rc != 0 || code < 0) {
+    if (rc != 0 || code < 0
+        || ngx_http_mj_submit_answered(r, ctx, code, &ctx->scan->cur.result)
+           != NGX_OK)
+    {
         return ngx_http_mj_unreadable(r, ctx, NGX_HTTP_MJ_NOT_CONTRACT);
-    }
-
-    if (code == 1 || code == 21 || code == 22) {
-        ctx->task_id.data = (u_char *) ctx->scan->cur.result.data;
-        ctx->task_id.len = ctx->scan->cur.result.len;
-
-        if (ngx_http_mj_tid(ctx->zone, &ctx->task_id, &tid) != NGX_OK) {
-            ngx_str_null(&ctx->task_id);
-            return ngx_http_mj_unreadable(r, ctx, NGX_HTTP_MJ_NOT_CONTRACT);
-        }
-
-        ctx->reserved = 0;
-
-        (void) ngx_http_mj_task_commit(ctx->zone, &ctx->pending, &tid,
-                                       ctx->user->owner, ctx->ukey->ident,
-                                       ctx->action,
-                                       code == 21 ? NGX_HTTP_MJ_ST_MODAL
-                                                  : NGX_HTTP_MJ_ST_UNKNOWN,
-                                       r->connection->log);
-
-        /* nothing is charged for code 21 until its modal is confirmed */
-        ngx_http_mj_settle(ctx, code == 21);
-
-    } else {
-        if (ctx->reserved) {
-            ctx->reserved = 0;
-            ngx_http_mj_task_release(ctx->zone, &ctx->pending);
-        }
-
-        ngx_http_mj_settle(ctx, 1);
     }
 
     return ngx_http_mj_send(r, p, len, 1);
 }
 
 
-static void
-ngx_http_mj_note_status(ngx_http_mj_ctx_t *ctx, ngx_http_mj_tid_t *tid,
-    mj_span_t *status)
-{
-    ngx_uint_t  st;
-
-    if (status->data == NULL) {
-        return;
-    }
-
-    st = ngx_http_mj_status_code((u_char *) status->data, status->len);
-
-    if (st != NGX_HTTP_MJ_ST_UNKNOWN) {
-        ngx_http_mj_task_status(ctx->zone, tid, st);
-    }
-}
-
-
-/* a list answer, whole: only the caller's tasks go on */
+/* a list answer, whole: only the caller's tasks go on, statuses noted */
 static ngx_int_t
 ngx_http_mj_list_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     u_char *p, size_t len)
 {
-    u_char             *out, *q;
-    size_t              i;
-    uint32_t            ukey;
-    ngx_int_t           rc;
-    ngx_str_t           id;
-    mj_answer_obj_t    *o;
-    ngx_http_mj_tid_t   tid;
+    u_char                   *out, *q;
+    size_t                    i, n;
+    ngx_int_t                 rc;
+    ngx_uint_t               *status;
+    mj_answer_obj_t          *o;
+    ngx_http_mj_tid_t        *tids;
+    ngx_http_mj_task_info_t  *info;
 
     rc = mj_answer_scan(ctx->scan, p, len);
 
@@ -537,28 +501,44 @@ ngx_http_mj_list_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
         return ngx_http_mj_unreadable(r, ctx, NGX_HTTP_MJ_NOT_CONTRACT);
     }
 
+    n = ctx->scan->nobjs;
+    o = ctx->scan->objs;
+
     out = ngx_pnalloc(r->pool, len + 2);
-    if (out == NULL) {
+    tids = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_http_mj_tid_t));
+    status = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_uint_t));
+    info = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_http_mj_task_info_t));
+    if (out == NULL || tids == NULL || status == NULL || info == NULL) {
         return NGX_ERROR;
     }
 
-    q = out;
-    *q++ = '[';
-    o = ctx->scan->objs;
-
-    for (i = 0; i < ctx->scan->nobjs; i++) {
-        id.data = (u_char *) o[i].id.data;
-        id.len = o[i].id.len;
-
-        if (id.data == NULL
-            || ngx_http_mj_tid(ctx->zone, &id, &tid) != NGX_OK
-            || ngx_http_mj_task_owner(ctx->zone, &tid, &ukey, NULL)
-               != ctx->user->owner)
+    for (i = 0; i < n; i++) {
+        /* an id no task could have is no one's: the owner 0 never is */
+        if (o[i].id.data == NULL
+            || ngx_http_mj_store_tid(ctx->zone, (u_char *) o[i].id.data,
+                                     o[i].id.len, &tids[i])
+               != NGX_OK)
         {
-            continue;
+            tids[i].id = 0;
+            tids[i].flags = NGX_HTTP_MJ_TASK_HASHED;
         }
 
-        ngx_http_mj_note_status(ctx, &tid, &o[i].status);
+        status[i] = o[i].status.data
+                    ? ngx_http_mj_status_code(o[i].status.data,
+                                              o[i].status.len)
+                    : NGX_HTTP_MJ_ST_UNKNOWN;
+    }
+
+    ngx_http_mj_store_list(ctx->zone, ctx->user->owner, tids, status, n,
+                           info);
+
+    q = out;
+    *q++ = '[';
+
+    for (i = 0; i < n; i++) {
+        if (!info[i].kept) {
+            continue;
+        }
 
         if (q > out + 1) {
             *q++ = ',';
@@ -580,12 +560,16 @@ ngx_http_mj_list_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 }
 
 
-/* a fetch answer, whole: its status is noted, the answer goes on as it is */
+/*
+ * A fetch answer, whole: the answer goes on as it is; its status is noted
+ * when it is not the one the store has (the admission looked it up).
+ */
 static ngx_int_t
 ngx_http_mj_fetch_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     u_char *p, size_t len)
 {
-    ngx_int_t  rc;
+    ngx_int_t   rc;
+    ngx_uint_t  st;
 
     rc = mj_answer_scan(ctx->scan, p, len);
 
@@ -593,9 +577,17 @@ ngx_http_mj_fetch_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if (rc == 0) {
-        /* the id was keyed when its owner was checked */
-        ngx_http_mj_note_status(ctx, &ctx->tid, &ctx->scan->cur.status);
+    st = (rc == 0 && ctx->scan->cur.status.data)
+         ? ngx_http_mj_status_code(ctx->scan->cur.status.data,
+                                   ctx->scan->cur.status.len)
+         : NGX_HTTP_MJ_ST_UNKNOWN;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "mj: fetch answer: status %ui, was %ui", st,
+                   ctx->admit.info[0].status);
+
+    if (st != NGX_HTTP_MJ_ST_UNKNOWN && st != ctx->admit.info[0].status) {
+        ngx_http_mj_store_status(ctx->zone, &ctx->admit.tids[0], st);
     }
 
     return ngx_http_mj_send(r, p, len, 1);
@@ -632,13 +624,66 @@ ngx_http_mj_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 }
 
 
+/* what came of the answer, added to what is held: one block, grown */
+static ngx_int_t
+ngx_http_mj_hold_append(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    u_char *data, size_t size, size_t max)
+{
+    u_char     *p;
+    size_t      cap;
+    ngx_buf_t  *held;
+
+    held = ctx->held;
+
+    if (held == NULL || (size_t) (held->end - held->last) < size) {
+        cap = held ? 2 * (size_t) (held->end - held->start) : 4096;
+        cap = ngx_max(cap, ctx->held_size + size);
+        cap = ngx_min(cap, max);
+
+        if (r->headers_out.content_length_n > 0
+            && (size_t) r->headers_out.content_length_n <= max
+            && cap < (size_t) r->headers_out.content_length_n)
+        {
+            cap = r->headers_out.content_length_n;
+        }
+
+        p = ngx_palloc(r->pool, cap);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (held == NULL) {
+            held = ngx_calloc_buf(r->pool);
+            if (held == NULL) {
+                return NGX_ERROR;
+            }
+
+            ctx->held = held;
+
+        } else {
+            ngx_memcpy(p, held->pos, held->last - held->pos);
+        }
+
+        held->last = p + (held->last - held->pos);
+        held->pos = p;
+        held->start = p;
+        held->end = p + cap;
+    }
+
+    held->last = ngx_cpymem(held->last, data, size);
+    ctx->held_size += size;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_mj_hold(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     ngx_chain_t *in)
 {
     u_char       *p;
-    size_t        size, max, cap;
-    ngx_buf_t    *b, *held;
+    size_t        size, max;
+    ngx_buf_t    *b;
     ngx_uint_t    last;
     ngx_chain_t  *cl;
 
@@ -660,51 +705,16 @@ ngx_http_mj_hold(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
             continue;
         }
 
-        held = ctx->held;
-
         if (ctx->held_size + size > max) {
             ctx->hold = 0;
             ctx->held_size = max + 1;
             break;
         }
 
-        if (held == NULL || (size_t) (held->end - held->last) < size) {
-            cap = held ? 2 * (size_t) (held->end - held->start) : 4096;
-            cap = ngx_max(cap, ctx->held_size + size);
-            cap = ngx_min(cap, max);
-
-            if (r->headers_out.content_length_n > 0
-                && (size_t) r->headers_out.content_length_n <= max
-                && cap < (size_t) r->headers_out.content_length_n)
-            {
-                cap = r->headers_out.content_length_n;
-            }
-
-            p = ngx_palloc(r->pool, cap);
-            if (p == NULL) {
-                return NGX_ERROR;
-            }
-
-            if (held == NULL) {
-                held = ngx_calloc_buf(r->pool);
-                if (held == NULL) {
-                    return NGX_ERROR;
-                }
-
-                ctx->held = held;
-
-            } else {
-                ngx_memcpy(p, held->pos, held->last - held->pos);
-            }
-
-            held->last = p + (held->last - held->pos);
-            held->pos = p;
-            held->start = p;
-            held->end = p + cap;
+        if (ngx_http_mj_hold_append(r, ctx, b->pos, size, max) != NGX_OK) {
+            return NGX_ERROR;
         }
 
-        held->last = ngx_cpymem(held->last, b->pos, size);
-        ctx->held_size += size;
         b->pos = b->last;
     }
 

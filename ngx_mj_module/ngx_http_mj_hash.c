@@ -4,6 +4,8 @@
  * OpenSSL 3's one-shot SHA256() and HMAC() look the algorithm up and
  * allocate a context on every call: a large share of a request's time.
  * Each process fetches the digest once and reuses one context.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <openssl/evp.h>

@@ -1,6 +1,9 @@
 /*
  * ngx_http_mj_headers.c: the header lists the gateway reads and changes,
- * and the URLs its directives take.
+ * the small answers it makes itself, and the URLs and times its
+ * directives take.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include "ngx_http_mj_module.h"
@@ -85,6 +88,59 @@ ngx_http_mj_drop_headers(ngx_list_t *headers, char *name, ngx_uint_t prefix)
 }
 
 
+/* the last buffer of an answer, holding p[0..len-1], in "out" */
+ngx_int_t
+ngx_http_mj_last_buf(ngx_http_request_t *r, u_char *p, size_t len,
+    ngx_chain_t *out)
+{
+    ngx_buf_t  *b;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = p;
+    b->last = p + len;
+    b->memory = len ? 1 : 0;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out->buf = b;
+    out->next = NULL;
+
+    return NGX_OK;
+}
+
+
+/* a small answer of the gateway's own: the header, the body in one buffer */
+ngx_int_t
+ngx_http_mj_send_buffer(ngx_http_request_t *r, ngx_uint_t status,
+    char *type, u_char *p, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    if (ngx_http_mj_last_buf(r, p, len, &out) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
 /*
  * A directive's list of URLs: each "http(s)://host" and then, with "path",
  * a "/" and what follows (a prefix that pins the host), without it nothing
@@ -138,4 +194,17 @@ ngx_http_mj_conf_urls(ngx_conf_t *cf, ngx_array_t **list, ngx_uint_t path)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* "key=TIME": the time after the "key=" of "len" bytes, or NGX_ERROR */
+ngx_int_t
+ngx_http_mj_conf_time(ngx_str_t *value, size_t len, ngx_uint_t sec)
+{
+    ngx_str_t  s;
+
+    s.data = value->data + len;
+    s.len = value->len - len;
+
+    return ngx_parse_time(&s, sec);
 }

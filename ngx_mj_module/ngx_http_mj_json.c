@@ -3,6 +3,8 @@
  *
  * Every error the gateway makes, and every nginx error in a gateway
  * location, is {"code": N, "description": "..."}: the contract's shape.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <yajl/yajl_common.h>
@@ -43,6 +45,19 @@ ngx_http_mj_fail(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     ctx->err_desc.len = ngx_strlen(desc);
 
     return status;
+}
+
+
+ngx_int_t
+ngx_http_mj_refuse_status(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    ngx_int_t status, char *desc)
+{
+    return ngx_http_mj_fail(r, ctx, status,
+                            status == NGX_HTTP_NOT_FOUND
+                            ? NGX_HTTP_MJ_CODE_NOT_FOUND
+                            : status >= NGX_HTTP_INTERNAL_SERVER_ERROR
+                            ? NGX_HTTP_MJ_CODE_FAILURE
+                            : NGX_HTTP_MJ_CODE_INVALID, desc);
 }
 
 

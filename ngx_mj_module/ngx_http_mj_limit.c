@@ -1,19 +1,17 @@
 /*
  * ngx_http_mj_limit.c: per-user limits, quotas and allowed actions.
  *
- * All of a user's counters sit in one record of the mj_zone, so a request
- * costs one lookup under the zone's lock: two leaky buckets in the manner
- * of limit_req (submits, and polling), the unfinished tasks counted
- * against a cap, and units of a daily (UTC) quota, reserved when a submit
- * is relayed and given back when the upstream does not take it.  Failed
- * key checks are limited per client address the same way.
+ * All of a user's counters sit in one record of the store, so a verdict
+ * is reached in the store's one locked step: two leaky buckets in the
+ * manner of limit_req (submits, and polling), the unfinished tasks
+ * counted against a cap, and units of a daily (UTC) quota, reserved when
+ * a submit is relayed and given back when the upstream does not take it.
+ * Failed key checks are limited per client address the same way.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include "ngx_http_mj_module.h"
-
-
-#define NGX_HTTP_MJ_SUBMIT  0
-#define NGX_HTTP_MJ_POLL    1
 
 
 static char *ngx_http_mj_policy_names[] = { "submit", "poll" };
@@ -25,128 +23,7 @@ static char *ngx_http_mj_reject_desc[] = {
 };
 
 
-/* what a customId does, by a part of its text */
-typedef struct {
-    char        *part;
-    ngx_uint_t   action;              /* MJ_ACTIONS index + 1 */
-} ngx_http_mj_custom_t;
-
-
-static ngx_http_mj_custom_t  ngx_http_mj_customs[] = {
-    { "::upsample::", 2 },            /* UPSCALE */
-    { "::upsample_", 2 },
-    { "variation::", 3 },             /* VARIATION, low_ and high_ */
-    { "::reroll::", 4 },              /* REROLL */
-    { "::pan_", 5 },                  /* PAN */
-    { "::Outpaint::", 6 },            /* ZOOM */
-    { "::CustomZoom::", 6 },
-    { "::Inpaint::", 7 },             /* INPAINT */
-    { "::PicReader::", 1 },           /* IMAGINE, from a describe */
-    { "::PromptAnalyzer::", 1 },      /* IMAGINE, from a shorten */
-    { NULL, 0 }
-};
-
-
-static ngx_uint_t
-ngx_http_mj_action_index(char *name)
-{
-    return mj_action_index(name, ngx_strlen(name));
-}
-
-
-/* the task action a submit asks for: MJ_ACTIONS index + 1, 0 if unknown */
-ngx_uint_t
-ngx_http_mj_action_of(ngx_str_t *endpoint, ngx_str_t *custom_id,
-    ngx_str_t *change, ngx_str_t *content)
-{
-    u_char                *p, *end;
-    ngx_http_mj_custom_t  *c;
-
-    static struct {
-        char  *endpoint;
-        char  *action;
-    } fixed[] = {
-        { "imagine", "IMAGINE" }, { "blend", "BLEND" },
-        { "describe", "DESCRIBE" }, { "shorten", "SHORTEN" },
-        { "swap", "SWAP_FACE" }, { "edits", "EDIT" }, { "video", "VIDEO" },
-        { NULL, NULL }
-    };
-
-    static char  *changes[] = { "UPSCALE", "VARIATION", "REROLL", NULL };
-
-    ngx_uint_t  i;
-
-    for (i = 0; fixed[i].endpoint; i++) {
-        if (endpoint->len == ngx_strlen(fixed[i].endpoint)
-            && ngx_strncmp(endpoint->data, fixed[i].endpoint, endpoint->len)
-               == 0)
-        {
-            return ngx_http_mj_action_index(fixed[i].action);
-        }
-    }
-
-    /* each endpoint names its action in its own field, and only there */
-    if (endpoint->len == 6 && ngx_strncmp(endpoint->data, "action", 6) == 0) {
-        if (custom_id == NULL || custom_id->len == 0) {
-            return 0;
-        }
-
-        end = custom_id->data + custom_id->len;
-
-        for (c = ngx_http_mj_customs; c->part; c++) {
-            if (ngx_strlcasestrn(custom_id->data, end, (u_char *) c->part,
-                                 ngx_strlen(c->part) - 1)
-                != NULL)
-            {
-                return c->action;
-            }
-        }
-
-        return 0;
-    }
-
-    if (endpoint->len == 6 && ngx_strncmp(endpoint->data, "change", 6) == 0) {
-        if (change == NULL) {
-            return 0;
-        }
-
-        for (i = 0; changes[i]; i++) {
-            if (change->len == ngx_strlen(changes[i])
-                && ngx_strncmp(change->data, changes[i], change->len) == 0)
-            {
-                return ngx_http_mj_action_index(changes[i]);
-            }
-        }
-
-        return 0;
-    }
-
-    if (content && content->len) {
-        /* "<taskId> U2": the letter after the id */
-        p = content->data;
-        end = p + content->len;
-
-        while (p < end && *p == ' ') { p++; }
-        while (p < end && *p != ' ') { p++; }
-        while (p < end && *p == ' ') { p++; }
-
-        if (p < end) {
-            switch (*p) {
-            case 'U': case 'u':
-                return ngx_http_mj_action_index("UPSCALE");
-            case 'V': case 'v':
-                return ngx_http_mj_action_index("VARIATION");
-            case 'R': case 'r':
-                return ngx_http_mj_action_index("REROLL");
-            }
-        }
-    }
-
-    return 0;
-}
-
-
-static uint64_t
+uint64_t
 ngx_http_mj_now_ms(void)
 {
     ngx_time_t  *tp;
@@ -162,7 +39,7 @@ ngx_http_mj_now_ms(void)
  * room.  Returns the milliseconds to wait when it has none, else 0, and
  * what is left.
  */
-static ngx_msec_t
+ngx_msec_t
 ngx_http_mj_bucket(uint64_t *last, uint32_t *excess, ngx_uint_t rate,
     ngx_uint_t burst, uint64_t now, ngx_uint_t take, ngx_uint_t *left,
     ngx_msec_t *empty)
@@ -197,16 +74,6 @@ ngx_http_mj_bucket(uint64_t *last, uint32_t *excess, ngx_uint_t rate,
 
     return 0;
 }
-
-
-typedef struct {
-    ngx_uint_t   on;
-    char        *name;
-    ngx_uint_t   quota;            /* q */
-    time_t       window;           /* w */
-    ngx_uint_t   left;             /* r */
-    time_t       reset;            /* t */
-} ngx_http_mj_policy_t;
 
 
 /* RateLimit-Policy and RateLimit, as the IETF httpapi draft writes them */
@@ -283,44 +150,23 @@ ngx_http_mj_setting(long user, ngx_int_t conf)
 }
 
 
-/* what one request's limits come to: its settings, then the verdict */
-typedef struct {
-    ngx_uint_t               mode;
-    ngx_uint_t               bucket;      /* NGX_HTTP_MJ_SUBMIT, ..._POLL */
-    ngx_uint_t               submit;      /* a submit that may be charged */
-    ngx_uint_t               rate;
-    ngx_uint_t               burst;
-    ngx_uint_t               cap;
-    ngx_uint_t               quota;
-    ngx_uint_t               cost;
-    time_t                   now;
-    uint64_t                 ms;
-    uint32_t                 day;
-    ngx_uint_t               reject;      /* NGX_HTTP_MJ_REJ_N: none */
-    time_t                   wait;
-    ngx_http_mj_policy_t     pol[2];      /* the rate, the quota */
-} ngx_http_mj_verdict_t;
-
-
-/* outside the lock: the user's settings over the location's */
-static void
-ngx_http_mj_limit_settings(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
-    ngx_http_mj_verdict_t *v)
+void
+ngx_http_mj_limit_settings(ngx_http_request_t *r, ngx_http_mj_user_t *user,
+    ngx_uint_t flags, ngx_uint_t mode, ngx_http_mj_verdict_t *v)
 {
     ngx_uint_t               b;
-    ngx_http_mj_user_t      *user;
     ngx_http_mj_loc_conf_t  *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
-    user = ctx->user;
 
-    b = (ctx->endpoint->flags & NGX_HTTP_MJ_EP_POLL) ? NGX_HTTP_MJ_POLL
-                                                     : NGX_HTTP_MJ_SUBMIT;
+    b = (flags & NGX_HTTP_MJ_EP_POLL) ? NGX_HTTP_MJ_POLL : NGX_HTTP_MJ_SUBMIT;
+
+    v->mode = mode;
     v->bucket = b;
 
-    /* a request refused anyway (no such task) still counts for its rate */
-    v->submit = (ctx->endpoint->flags & NGX_HTTP_MJ_EP_SUBMIT)
-                && v->mode != NGX_HTTP_MJ_LIMIT_RATE;
+    /* a request refused anyway (no such task) counts for its rate only */
+    v->submit = (flags & NGX_HTTP_MJ_EP_SUBMIT)
+                && mode != NGX_HTTP_MJ_LIMIT_RATE;
 
     v->rate = user->limit[b].rate != MJ_UNSET
               ? (ngx_uint_t) user->limit[b].rate : mlcf->limit[b].rate;
@@ -332,27 +178,29 @@ ngx_http_mj_limit_settings(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 
     v->cap = ngx_http_mj_setting(user->tasks, mlcf->tasks);
     v->quota = ngx_http_mj_setting(user->quota, mlcf->quota);
-    v->cost = ctx->action ? mlcf->cost[ctx->action - 1] : 1;
+    v->actions = user->actions;
+    v->costs = mlcf->cost;
+    v->age = mlcf->task_age;
 
     v->now = ngx_time();
     v->ms = ngx_http_mj_now_ms();
     v->day = (uint32_t) (v->now / 86400);
     v->reject = NGX_HTTP_MJ_REJ_N;
+}
 
-    /* an action outside the user's list is refused before anything counts */
-    if (v->submit && v->mode == NGX_HTTP_MJ_LIMIT_ALL && user->actions
-        && (ctx->action == 0
-            || !(user->actions & (1u << (ctx->action - 1)))))
-    {
-        v->reject = NGX_HTTP_MJ_REJ_ACTION;
-    }
+
+ngx_uint_t
+ngx_http_mj_limit_counted(ngx_http_mj_verdict_t *v)
+{
+    return v->rate
+           || (v->submit && (v->actions || v->cap != NGX_MAX_UINT32_VALUE
+                             || v->quota != NGX_MAX_UINT32_VALUE));
 }
 
 
 /* the request's bucket; a peek takes from a copy */
 static void
-ngx_http_mj_limit_rate_locked(ngx_http_mj_ustat_t *u,
-    ngx_http_mj_verdict_t *v)
+ngx_http_mj_limit_rate(ngx_http_mj_counters_t *u, ngx_http_mj_verdict_t *v)
 {
     uint64_t               last, *lastp;
     uint32_t               excess, *excessp;
@@ -393,8 +241,7 @@ ngx_http_mj_limit_rate_locked(ngx_http_mj_ustat_t *u,
 
 /* the unfinished tasks, and submits not answered yet, against the cap */
 static void
-ngx_http_mj_limit_cap_locked(ngx_http_mj_ustat_t *u,
-    ngx_http_mj_verdict_t *v, time_t age)
+ngx_http_mj_limit_cap(ngx_http_mj_counters_t *u, ngx_http_mj_verdict_t *v)
 {
     ngx_uint_t  k;
 
@@ -406,7 +253,7 @@ ngx_http_mj_limit_cap_locked(ngx_http_mj_ustat_t *u,
 
     /* tasks older than the age count no more */
     for (k = 0; k < u->nunfinished; /* void */ ) {
-        if (v->now - (time_t) u->unfinished[k].created >= age) {
+        if (v->now - (time_t) u->unfinished[k].created >= v->age) {
             u->unfinished[k] = u->unfinished[--u->nunfinished];
             continue;
         }
@@ -422,22 +269,21 @@ ngx_http_mj_limit_cap_locked(ngx_http_mj_ustat_t *u,
     }
 
     v->reject = NGX_HTTP_MJ_REJ_TASKS;
-    v->wait = age;
+    v->wait = v->age;
 
     for (k = 0; k < u->nunfinished; k++) {
         v->wait = ngx_min(v->wait,
-                          (time_t) u->unfinished[k].created + age - v->now);
+                          (time_t) u->unfinished[k].created + v->age - v->now);
     }
 }
 
 
 /* the units of the day; a peek only reads them */
 static void
-ngx_http_mj_limit_quota_locked(ngx_http_mj_ctx_t *ctx,
-    ngx_http_mj_ustat_t *u, ngx_http_mj_verdict_t *v)
+ngx_http_mj_limit_quota(ngx_http_mj_counters_t *u, ngx_http_mj_verdict_t *v)
 {
     uint32_t               used;
-    ngx_uint_t             kept;
+    ngx_uint_t             cost;
     ngx_http_mj_policy_t  *pol;
 
     if (!v->submit || v->quota == NGX_MAX_UINT32_VALUE) {
@@ -445,23 +291,21 @@ ngx_http_mj_limit_quota_locked(ngx_http_mj_ctx_t *ctx,
     }
 
     used = (u->day == v->day) ? u->quota_used : 0;
+    cost = v->action ? v->costs[v->action - 1] : 1;
 
     if (v->mode != NGX_HTTP_MJ_LIMIT_PEEK) {
         u->day = v->day;
         u->quota_used = used;
 
-        kept = used + v->cost <= v->quota;
-
-        if (!kept && v->reject == NGX_HTTP_MJ_REJ_N) {
+        if (used + cost > v->quota && v->reject == NGX_HTTP_MJ_REJ_N) {
             v->reject = NGX_HTTP_MJ_REJ_QUOTA;
             v->wait = (time_t) (v->day + 1) * 86400 - v->now;
         }
 
-        if (kept && v->reject == NGX_HTTP_MJ_REJ_N) {
-            u->quota_used += v->cost;
+        if (v->reject == NGX_HTTP_MJ_REJ_N) {
+            u->quota_used += cost;
             used = u->quota_used;
-            ctx->charged = v->cost;
-            ctx->charge_day = v->day;
+            v->charged = cost;
         }
     }
 
@@ -475,34 +319,40 @@ ngx_http_mj_limit_quota_locked(ngx_http_mj_ctx_t *ctx,
 }
 
 
-/* a user's counters, when the zone has no room for them */
-static ngx_int_t
-ngx_http_mj_limit_no_room(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
-    ngx_http_mj_verdict_t *v, ngx_uint_t logged)
+void
+ngx_http_mj_limit_apply(ngx_http_mj_counters_t *u, ngx_http_mj_verdict_t *v)
 {
-    if (!logged) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mj_zone \"%V\" has no room for more users' "
-                      "counters: raise its users=",
-                      &ctx->zone->shm_zone->shm.name);
-    }
-
-    /* with no limit to keep, the request goes on uncounted */
-    if (!v->rate && v->reject == NGX_HTTP_MJ_REJ_N
-        && (!v->submit || (v->cap == NGX_MAX_UINT32_VALUE
-                           && v->quota == NGX_MAX_UINT32_VALUE)))
+    /* an action outside the user's list is refused before anything counts */
+    if (v->submit && v->mode == NGX_HTTP_MJ_LIMIT_ALL && v->actions
+        && (v->action == MJ_ACT_NONE
+            || !(v->actions & (1u << (v->action - 1)))))
     {
-        return NGX_OK;
+        v->reject = NGX_HTTP_MJ_REJ_ACTION;
     }
 
-    return ngx_http_mj_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                            NGX_HTTP_MJ_CODE_FAILURE,
-                            "the gateway cannot count more users");
+    ngx_http_mj_limit_rate(u, v);
+
+    /* a peek that passes leaves no trace */
+    if (v->mode == NGX_HTTP_MJ_LIMIT_PEEK && v->reject == NGX_HTTP_MJ_REJ_N) {
+        return;
+    }
+
+    ngx_http_mj_limit_cap(u, v);
+    ngx_http_mj_limit_quota(u, v);
+
+    u->requests++;
+
+    if (v->reject != NGX_HTTP_MJ_REJ_N) {
+        u->rejected[v->reject]++;
+
+    } else if (v->submit) {
+        u->submits++;
+    }
 }
 
 
 /* the headers every verdict carries, and the refusal if there is one */
-static ngx_int_t
+ngx_int_t
 ngx_http_mj_limit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     ngx_http_mj_verdict_t *v)
 {
@@ -511,6 +361,13 @@ ngx_http_mj_limit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     if (ngx_http_mj_ratelimit_headers(r, v->pol, 2) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "mj: limits of \"%V\": %s, %ui units",
+                   &ctx->user->name,
+                   v->reject == NGX_HTTP_MJ_REJ_N
+                   ? "passed" : ngx_http_mj_reject_desc[v->reject],
+                   v->charged);
 
     if (v->reject == NGX_HTTP_MJ_REJ_N) {
         return NGX_OK;
@@ -535,115 +392,6 @@ ngx_http_mj_limit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     return ngx_http_mj_fail(r, ctx, mlcf->limit_status,
                             NGX_HTTP_MJ_CODE_LIMIT,
                             ngx_http_mj_reject_desc[v->reject]);
-}
-
-
-/*
- * A request's limits, in one locked section.  NGX_HTTP_MJ_LIMIT_PEEK,
- * before a body is read, refuses a user whose bucket is full and takes
- * nothing otherwise; NGX_HTTP_MJ_LIMIT_RATE counts a request refused
- * anyway against its rate only.
- */
-ngx_int_t
-ngx_http_mj_limits(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
-    ngx_uint_t mode)
-{
-    ngx_uint_t               logged;
-    ngx_http_mj_ustat_t     *u;
-    ngx_http_mj_zone_sh_t   *sh;
-    ngx_http_mj_verdict_t    v;
-    ngx_http_mj_loc_conf_t  *mlcf;
-
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
-    sh = ctx->zone->sh;
-
-    ngx_memzero(&v, sizeof(ngx_http_mj_verdict_t));
-    v.mode = mode;
-    ngx_http_mj_limit_settings(r, ctx, &v);
-
-    ngx_shmtx_lock(&ctx->zone->shpool->mutex);
-
-    u = ngx_http_mj_ustat_locked(sh, ctx->user->owner,
-                                 mode != NGX_HTTP_MJ_LIMIT_PEEK);
-
-    if (u == NULL) {
-        logged = (sh->users_logged == v.now);
-        sh->users_logged = v.now;
-
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-
-        /* a peek finds an empty bucket: the full check comes after */
-        if (mode == NGX_HTTP_MJ_LIMIT_PEEK) {
-            return NGX_OK;
-        }
-
-        return ngx_http_mj_limit_no_room(r, ctx, &v, logged);
-    }
-
-    ngx_http_mj_limit_rate_locked(u, &v);
-
-    if (mode == NGX_HTTP_MJ_LIMIT_PEEK && v.reject == NGX_HTTP_MJ_REJ_N) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-        return NGX_OK;
-    }
-
-    ngx_http_mj_limit_cap_locked(u, &v, mlcf->task_age);
-    ngx_http_mj_limit_quota_locked(ctx, u, &v);
-
-    u->requests++;
-
-    if (v.reject != NGX_HTTP_MJ_REJ_N) {
-        u->rejected[v.reject]++;
-
-    } else if (v.submit) {
-        u->submits++;
-        u->inflight++;
-        ctx->inflight = 1;
-        ngx_http_mj_pending_mark_locked(sh, &ctx->pending, ctx->user->owner,
-                                        NGX_HTTP_MJ_PEND_INFLIGHT);
-    }
-
-    ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-
-    return ngx_http_mj_limit_answer(r, ctx, &v);
-}
-
-
-/*
- * A submit is answered (or never will be): it is in flight no more, and
- * with "refund" the upstream did not take it, so its units come back.
- */
-void
-ngx_http_mj_settle(ngx_http_mj_ctx_t *ctx, ngx_uint_t refund)
-{
-    ngx_http_mj_ustat_t  *u;
-
-    if (!ctx->inflight && (ctx->charged == 0 || !refund)) {
-        ctx->charged = 0;
-        return;
-    }
-
-    ngx_shmtx_lock(&ctx->zone->shpool->mutex);
-
-    u = ngx_http_mj_ustat_locked(ctx->zone->sh, ctx->user->owner, 0);
-
-    if (u && ctx->inflight && u->inflight) {
-        u->inflight--;
-    }
-
-    if (ctx->inflight) {
-        ngx_http_mj_pending_clear_locked(ctx->zone->sh, &ctx->pending,
-                                         NGX_HTTP_MJ_PEND_INFLIGHT);
-    }
-
-    if (u && refund && ctx->charged && u->day == ctx->charge_day) {
-        u->quota_used -= ngx_min(u->quota_used, ctx->charged);
-    }
-
-    ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-
-    ctx->inflight = 0;
-    ctx->charged = 0;
 }
 
 
@@ -715,16 +463,50 @@ ngx_http_mj_addr_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_request_t *r)
 }
 
 
+/*
+ * The bucket of failed key checks of the client's address: "take", a
+ * failure (a full bucket stays full: each failure past it keeps it so);
+ * else a look at it.  The ms to wait, or 0.
+ */
+static ngx_msec_t
+ngx_http_mj_auth_bucket(ngx_http_request_t *r, ngx_http_mj_loc_conf_t *mlcf,
+    ngx_uint_t take)
+{
+    uint64_t             ms, last;
+    uint32_t             excess;
+    ngx_uint_t           left;
+    ngx_msec_t           delay, empty;
+    ngx_http_mj_zone_t  *z;
+    ngx_http_mj_addr_t  *a;
+
+    z = mlcf->shm_zone->data;
+    ms = ngx_http_mj_now_ms();
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    a = ngx_http_mj_addr_locked(z->sh, r);
+    last = a->last;
+    excess = a->excess;
+
+    delay = ngx_http_mj_bucket(&last, &excess, mlcf->auth.rate,
+                               mlcf->auth.burst, ms, 1, &left, &empty);
+
+    if (take) {
+        a->last = delay ? ms : last;
+        a->excess = excess;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return delay;
+}
+
+
 /* an address that failed too many key checks is refused before the check */
 ngx_int_t
 ngx_http_mj_auth_blocked(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 {
-    uint64_t                 ms, last;
-    uint32_t                 excess;
-    ngx_uint_t               left;
-    ngx_msec_t               delay, empty;
-    ngx_http_mj_zone_t      *z;
-    ngx_http_mj_addr_t      *a;
+    ngx_msec_t               delay;
     ngx_http_mj_loc_conf_t  *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
@@ -733,20 +515,7 @@ ngx_http_mj_auth_blocked(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
         return NGX_OK;
     }
 
-    z = mlcf->shm_zone->data;
-    ms = ngx_http_mj_now_ms();
-
-    ngx_shmtx_lock(&z->shpool->mutex);
-
-    a = ngx_http_mj_addr_locked(z->sh, r);
-    excess = a->excess;
-
-    /* look without taking (a copy): the failure itself takes */
-    last = a->last;
-    delay = ngx_http_mj_bucket(&last, &excess, mlcf->auth.rate,
-                               mlcf->auth.burst, ms, 1, &left, &empty);
-
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    delay = ngx_http_mj_auth_bucket(r, mlcf, 0);
 
     if (delay == 0) {
         return NGX_OK;
@@ -768,34 +537,13 @@ ngx_http_mj_auth_blocked(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 void
 ngx_http_mj_auth_failed(ngx_http_request_t *r)
 {
-    uint64_t                 ms;
-    ngx_uint_t               left;
-    ngx_msec_t               empty;
-    ngx_http_mj_zone_t      *z;
-    ngx_http_mj_addr_t      *a;
     ngx_http_mj_loc_conf_t  *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
 
-    if (mlcf->auth.rate == 0) {
-        return;
+    if (mlcf->auth.rate) {
+        (void) ngx_http_mj_auth_bucket(r, mlcf, 1);
     }
-
-    z = mlcf->shm_zone->data;
-    ms = ngx_http_mj_now_ms();
-
-    ngx_shmtx_lock(&z->shpool->mutex);
-
-    a = ngx_http_mj_addr_locked(z->sh, r);
-
-    /* a full bucket stays full: each failure past it keeps it so */
-    if (ngx_http_mj_bucket(&a->last, &a->excess, mlcf->auth.rate,
-                           mlcf->auth.burst, ms, 1, &left, &empty))
-    {
-        a->last = ms;
-    }
-
-    ngx_shmtx_unlock(&z->shpool->mutex);
 }
 
 
@@ -874,11 +622,11 @@ ngx_http_mj_rate_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /* mj_limit_tasks N [age=TIME] */
 char *
-ngx_http_mj_tasks_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_mj_limit_tasks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_mj_loc_conf_t  *mlcf = conf;
 
-    ngx_str_t   *value, s;
+    ngx_str_t   *value;
     ngx_uint_t   i;
 
     if (mlcf->tasks != NGX_CONF_UNSET) {
@@ -897,9 +645,7 @@ ngx_http_mj_tasks_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
         if (ngx_strncmp(value[i].data, "age=", 4) == 0) {
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-            mlcf->task_age = ngx_parse_time(&s, 1);
+            mlcf->task_age = ngx_http_mj_conf_time(&value[i], 4, 1);
 
             if (mlcf->task_age == (time_t) NGX_ERROR || mlcf->task_age == 0) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -921,7 +667,7 @@ ngx_http_mj_tasks_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /* mj_quota_cost ACTION=N ... */
 char *
-ngx_http_mj_cost_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_mj_quota_cost(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_mj_loc_conf_t  *mlcf = conf;
 

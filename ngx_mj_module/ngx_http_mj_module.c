@@ -5,6 +5,8 @@
  * The handler runs in the PRECONTENT phase, which always runs for a main
  * request: an operator's "satisfy any" with "allow" or "auth_basic" ends
  * the ACCESS phase early and so cannot skip the gateway.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include "ngx_http_mj_module.h"
@@ -62,7 +64,7 @@ static ngx_command_t  ngx_http_mj_commands[] = {
 
     { ngx_string("mj_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
-      ngx_http_mj_zone_directive,
+      ngx_http_mj_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -104,7 +106,7 @@ static ngx_command_t  ngx_http_mj_commands[] = {
 
     { ngx_string("mj_limit_tasks"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
-      ngx_http_mj_tasks_slot,
+      ngx_http_mj_limit_tasks,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -118,7 +120,7 @@ static ngx_command_t  ngx_http_mj_commands[] = {
 
     { ngx_string("mj_quota_cost"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_mj_cost_slot,
+      ngx_http_mj_quota_cost,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -139,7 +141,7 @@ static ngx_command_t  ngx_http_mj_commands[] = {
 
     { ngx_string("mj_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_mj_status_slot,
+      ngx_http_mj_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -153,7 +155,7 @@ static ngx_command_t  ngx_http_mj_commands[] = {
 
     { ngx_string("mj_cors"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_mj_cors_slot,
+      ngx_http_mj_cors,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_mj_loc_conf_t, cors),
       NULL },
@@ -230,133 +232,35 @@ static ngx_http_variable_t  ngx_http_mj_vars[] = {
 };
 
 
-static void
-ngx_http_mj_cleanup(void *data)
-{
-    ngx_http_mj_ctx_t  *ctx = data;
-
-    ngx_uint_t           sent;
-    ngx_http_upstream_t  *u;
-
-    /* a submit whose answer was never read gives its place back */
-    if (ctx->reserved) {
-        ctx->reserved = 0;
-        ngx_http_mj_task_release(ctx->zone, &ctx->pending);
-    }
-
-    /*
-     * Its units too (an upstream error, a timeout: the filter saw those),
-     * unless the client hung up after the upstream was sent the submit:
-     * the task may exist, and hanging up must not make tasks free.
-     */
-    u = ctx->request->upstream;
-    sent = (u && u->request_sent && ctx->request->connection->error
-            && ctx->charged);
-
-    if (sent) {
-        ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
-                      "mj: user \"%V\" went away before the answer to a "
-                      "submit the upstream was sent: its units are kept, "
-                      "the task is not recorded", &ctx->user->name);
-    }
-
-    ngx_http_mj_settle(ctx, !sent);
-}
-
-
+/* list-by-condition naming none of the caller's tasks: [] */
 static ngx_int_t
 ngx_http_mj_answer_empty(ngx_http_request_t *r)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = (u_char *) "[]";
-    b->last = b->pos + 2;
-    b->memory = 1;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = 2;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_mj_send_buffer(r, NGX_HTTP_OK, "application/json",
+                                   (u_char *) "[]", 2);
 }
 
 
-/*
- * A request that names no task of the caller's (404, or [] for a list)
- * still spends its rate, so probing for ids is no cheaper than polling.
- */
+/* the request was admitted, or refused: relay it, or answer */
 static ngx_int_t
-ngx_http_mj_refuse(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
-    ngx_int_t status)
+ngx_http_mj_proceed(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    ngx_int_t rc)
 {
-    ngx_int_t  rc;
-
-    if (status != NGX_HTTP_NOT_FOUND && status != NGX_HTTP_MJ_ANSWER_EMPTY) {
-        return status;
+    if (rc == NGX_AGAIN) {
+        return NGX_DONE;
     }
 
-    rc = ngx_http_mj_limits(r, ctx, NGX_HTTP_MJ_LIMIT_RATE);
+    ctx->step = NGX_HTTP_MJ_STEP_DONE;
 
-    return rc == NGX_OK ? status : rc;
-}
-
-
-/* the request passed every check: reserve its task, swap the keys */
-static ngx_int_t
-ngx_http_mj_proceed(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
-{
-    ngx_int_t               rc;
-    ngx_uint_t              flags;
-    ngx_pool_cleanup_t     *cln;
-
-    flags = ctx->endpoint->flags;
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (rc == NGX_HTTP_MJ_ANSWER_EMPTY) {
+        ngx_http_finalize_request(r, ngx_http_mj_answer_empty(r));
+        return NGX_DONE;
     }
 
-    cln->handler = ngx_http_mj_cleanup;
-    cln->data = ctx;
-
-    rc = ngx_http_mj_limits(r, ctx, NGX_HTTP_MJ_LIMIT_ALL);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    if ((flags & NGX_HTTP_MJ_EP_SUBMIT)
-        && ngx_http_mj_task_reserve(ctx->zone, &ctx->pending,
-                                    ctx->user->owner, r->connection->log)
-           != NGX_OK)
-    {
-        return ngx_http_mj_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                NGX_HTTP_MJ_CODE_FAILURE,
-                                "the gateway cannot track more tasks now; "
-                                "try again later");
-    }
-
-    ctx->reserved = (flags & NGX_HTTP_MJ_EP_SUBMIT) ? 1 : 0;
-
-    /* every answer is read, so none may come compressed */
     if (ngx_http_mj_swap_credentials(r, ctx->ukey) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -367,16 +271,78 @@ ngx_http_mj_proceed(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
      */
     r->valid_unparsed_uri = 0;
 
-    ctx->checked = 1;
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "mj: \"%V\" relayed with the key \"%V\"",
+                   &ctx->endpoint->name, &ctx->ukey->name);
 
     return NGX_DECLINED;
+}
+
+
+/* a new request: the user, the endpoint, then the body or the admission */
+static ngx_int_t
+ngx_http_mj_start(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    ngx_http_mj_loc_conf_t *mlcf)
+{
+    char       *error;
+    ngx_int_t   rc;
+
+    ctx->zone = mlcf->shm_zone->data;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "mj: gateway request \"%V\"", &r->uri);
+
+    if (r->method != NGX_HTTP_OPTIONS) {
+        rc = ngx_http_mj_auth_blocked(r, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        rc = ngx_http_mj_authenticate(r, ctx);
+        if (rc != NGX_OK) {
+            if (rc == NGX_HTTP_UNAUTHORIZED) {
+                ngx_http_mj_auth_failed(r);
+            }
+
+            return rc;
+        }
+    }
+
+    rc = ngx_http_mj_classify(r, &ctx->endpoint, &ctx->named, &error);
+    if (rc != NGX_OK) {
+        return ngx_http_mj_refuse_status(r, ctx, rc, error);
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "mj: endpoint \"%V\", flags %xi",
+                   &ctx->endpoint->name, ctx->endpoint->flags);
+
+    if (r->method == NGX_HTTP_OPTIONS) {
+        /* a preflight carries no key: the gateway answers it, never relays */
+        ctx->step = NGX_HTTP_MJ_STEP_DONE;
+        ngx_http_finalize_request(r, ngx_http_mj_preflight(r, ctx));
+        return NGX_DONE;
+    }
+
+    if (ctx->endpoint->flags & NGX_HTTP_MJ_EP_PATH_TASK) {
+        return ngx_http_mj_proceed(r, ctx, ngx_http_mj_admit(r, ctx));
+    }
+
+    /* every other endpoint is a POST with a JSON body */
+    if (!ngx_http_mj_body_here(r)) {
+        rc = ngx_http_mj_admit_peek(r, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return ngx_http_mj_read_body(r, ctx);
 }
 
 
 static ngx_int_t
 ngx_http_mj_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                rc;
     ngx_http_mj_ctx_t       *ctx;
     ngx_http_mj_loc_conf_t  *mlcf;
 
@@ -395,36 +361,6 @@ ngx_http_mj_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_mj_module);
 
-    if (ctx && ctx->checked) {
-        return NGX_DECLINED;
-    }
-
-    if (ctx && ctx->reading) {
-        /* back after the body was read and inspected */
-        if (ctx->status == NGX_AGAIN) {
-            return NGX_DONE;
-        }
-
-        ctx->reading = 0;
-
-        if (ctx->status == NGX_HTTP_MJ_ANSWER_EMPTY) {
-            rc = ngx_http_mj_refuse(r, ctx, NGX_HTTP_MJ_ANSWER_EMPTY);
-            if (rc != NGX_HTTP_MJ_ANSWER_EMPTY) {
-                return rc;
-            }
-
-            ctx->checked = 1;
-            ngx_http_finalize_request(r, ngx_http_mj_answer_empty(r));
-            return NGX_DONE;
-        }
-
-        if (ctx->status != NGX_OK) {
-            return ngx_http_mj_refuse(r, ctx, ctx->status);
-        }
-
-        return ngx_http_mj_proceed(r, ctx);
-    }
-
     if (ctx == NULL) {
         ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_mj_ctx_t));
         if (ctx == NULL) {
@@ -433,62 +369,36 @@ ngx_http_mj_handler(ngx_http_request_t *r)
 
         ctx->request = r;
         ngx_http_set_ctx(r, ctx, ngx_http_mj_module);
+
+        return ngx_http_mj_start(r, ctx, mlcf);
     }
 
-    if (r->method == NGX_HTTP_OPTIONS) {
-        /* a preflight carries no key: the gateway answers it, never relays */
-        rc = ngx_http_mj_classify(r, ctx);
-        if (rc != NGX_OK) {
-            return rc;
+    switch (ctx->step) {
+
+    case NGX_HTTP_MJ_STEP_BODY:
+        /* back after the body was read and inspected */
+        if (ctx->status == NGX_AGAIN) {
+            return NGX_DONE;
         }
 
-        ctx->checked = 1;
-        ngx_http_finalize_request(r, ngx_http_mj_preflight(r, ctx));
-        return NGX_DONE;
-    }
-
-    ctx->zone = mlcf->shm_zone->data;
-
-    rc = ngx_http_mj_auth_blocked(r, ctx);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_http_mj_authenticate(r, ctx);
-    if (rc != NGX_OK) {
-        if (rc == NGX_HTTP_UNAUTHORIZED) {
-            ngx_http_mj_auth_failed(r);
+        if (ctx->status != NGX_OK) {
+            ctx->step = NGX_HTTP_MJ_STEP_DONE;
+            return ctx->status;
         }
 
-        return rc;
-    }
+        return ngx_http_mj_proceed(r, ctx, ngx_http_mj_admit(r, ctx));
 
-    rc = ngx_http_mj_classify(r, ctx);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    ctx->ukey = ctx->user->key;
-
-    if (ctx->endpoint->flags & NGX_HTTP_MJ_EP_PATH_TASK) {
-        rc = ngx_http_mj_check_task(r, ctx, &ctx->task_id);
-        if (rc != NGX_OK) {
-            return ngx_http_mj_refuse(r, ctx, rc);
+    case NGX_HTTP_MJ_STEP_ADMIT:
+        /* back after the store answered */
+        if (ctx->admit.rc == NGX_AGAIN) {
+            return NGX_DONE;
         }
 
-        return ngx_http_mj_proceed(r, ctx);
-    }
+        return ngx_http_mj_proceed(r, ctx, ngx_http_mj_admitted(r, ctx));
 
-    /*
-     * Every other endpoint is a POST with a JSON body.  A user whose
-     * bucket is full is refused before a byte of it is read.
-     */
-    rc = ngx_http_mj_limits(r, ctx, NGX_HTTP_MJ_LIMIT_PEEK);
-    if (rc != NGX_OK) {
-        return rc;
+    default:
+        return NGX_DECLINED;
     }
-
-    return ngx_http_mj_read_body(r, ctx);
 }
 
 

@@ -8,6 +8,8 @@
  * so each submit notes what it holds in a small table of the zone, and a
  * worker that starts gives back what dead workers' submits held.  When the
  * table is full a submit goes unnoted: only its crash would leak.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <signal.h>
@@ -78,7 +80,7 @@ void
 ngx_http_mj_pending_reap(ngx_http_mj_zone_t *z, ngx_log_t *log)
 {
     ngx_uint_t              i, n;
-    ngx_http_mj_ustat_t    *u;
+    ngx_http_mj_counters_t *u;
     ngx_http_mj_zone_sh_t  *sh;
     ngx_http_mj_pending_t  *p;
 

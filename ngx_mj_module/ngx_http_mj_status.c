@@ -5,6 +5,8 @@
  * tasks, today's quota; per zone: usage and evictions.  JSON, or the
  * Prometheus text format with "?format=prometheus".  The operator protects
  * the location (allow/deny, auth_basic): it names every user.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include "ngx_http_mj_module.h"
@@ -19,7 +21,7 @@ static char *ngx_http_mj_causes[] = { "rate", "tasks", "quota", "action" };
 
 typedef struct {
     ngx_http_mj_user_t        *user;
-    ngx_http_mj_ustat_t        stat;
+    ngx_http_mj_counters_t     stat;
     ngx_uint_t                 quota;      /* NGX_MAX_UINT32_VALUE: none */
 } ngx_http_mj_status_user_t;
 
@@ -42,7 +44,7 @@ ngx_http_mj_status_users(ngx_http_request_t *r, ngx_http_mj_zone_t *z,
 {
     uint32_t                    day;
     ngx_uint_t                  i, k;
-    ngx_http_mj_ustat_t        *u;
+    ngx_http_mj_counters_t     *u;
     ngx_http_mj_loc_conf_t     *mlcf;
     ngx_http_mj_main_conf_t    *mmcf;
     ngx_http_mj_status_user_t  *out;
@@ -244,12 +246,11 @@ ngx_http_mj_status_prometheus(u_char *p, ngx_http_mj_zone_t *z,
 static ngx_int_t
 ngx_http_mj_status_handler(ngx_http_request_t *r)
 {
+    u_char                     *p, *last;
     size_t                      size;
     ngx_int_t                   rc;
     ngx_str_t                   format;
-    ngx_buf_t                  *b;
     ngx_uint_t                  n, prom;
-    ngx_chain_t                 out;
     ngx_http_mj_zone_t         *z;
     ngx_http_mj_zone_sh_t       zs;
     ngx_http_mj_loc_conf_t     *mlcf;
@@ -287,45 +288,24 @@ ngx_http_mj_status_handler(ngx_http_request_t *r)
     size = 2048 + n * (prom ? NGX_HTTP_MJ_USER_PROM_MAX
                             : NGX_HTTP_MJ_USER_JSON_MAX);
 
-    b = ngx_create_temp_buf(r->pool, size);
-    if (b == NULL) {
+    p = ngx_pnalloc(r->pool, size);
+    if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->last = prom ? ngx_http_mj_status_prometheus(b->pos, z, &zs, users, n)
-                   : ngx_http_mj_status_json(b->pos, z, &zs, users, n);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
+    last = prom ? ngx_http_mj_status_prometheus(p, z, &zs, users, n)
+                : ngx_http_mj_status_json(p, z, &zs, users, n);
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-
-    if (prom) {
-        ngx_str_set(&r->headers_out.content_type,
-                    "text/plain; version=0.0.4");
-
-    } else {
-        ngx_str_set(&r->headers_out.content_type, "application/json");
-    }
-
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_mj_send_buffer(r, NGX_HTTP_OK,
+                                   prom ? "text/plain; version=0.0.4"
+                                        : "application/json",
+                                   p, last - p);
 }
 
 
 /* mj_status zone=NAME */
 char *
-ngx_http_mj_status_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_mj_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_mj_loc_conf_t  *mlcf = conf;
 

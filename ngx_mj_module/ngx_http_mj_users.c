@@ -6,6 +6,8 @@
  * A request hashes the key it presents once, finds the user in O(1) with a
  * constant-time compare, loses its own credential headers and gains the
  * upstream key its user maps to.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <openssl/crypto.h>
@@ -349,23 +351,65 @@ ngx_http_mj_lookup(ngx_http_mj_main_conf_t *mmcf, u_char *digest)
 }
 
 
-ngx_http_mj_ukey_t *
-ngx_http_mj_find_ukey(ngx_http_request_t *r, uint32_t ident)
+ngx_int_t
+ngx_http_mj_choose_key(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    ngx_http_mj_task_info_t *task)
 {
     ngx_uint_t                i;
     ngx_http_mj_ukey_t       *k;
     ngx_http_mj_main_conf_t  *mmcf;
 
+    if (task == NULL) {
+        ctx->ukey = ctx->user->key;
+        return NGX_OK;
+    }
+
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_mj_module);
     k = mmcf->keys.elts;
 
     for (i = 0; i < mmcf->keys.nelts; i++) {
-        if (k[i].ident == ident) {
-            return &k[i];
+        if (k[i].ident == task->ukey) {
+            ctx->ukey = &k[i];
+
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "mj: follow-up relayed with the key \"%V\" of "
+                           "its task", &k[i].name);
+            return NGX_OK;
         }
     }
 
-    return NULL;
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "mj: the upstream key that created task \"%V\" is no "
+                  "longer configured", &ctx->task_id);
+
+    return ngx_http_mj_fail(r, ctx, NGX_HTTP_BAD_GATEWAY,
+                            NGX_HTTP_MJ_CODE_FAILURE,
+                            "the upstream of this task is no longer "
+                            "configured");
+}
+
+
+uint64_t *
+ngx_http_mj_user_owners(ngx_http_mj_main_conf_t *mmcf, ngx_uint_t *n,
+    ngx_log_t *log)
+{
+    uint64_t    *owners;
+    ngx_uint_t   i;
+
+    owners = ngx_alloc((mmcf->nusers + 1) * sizeof(uint64_t), log);
+    if (owners == NULL) {
+        return NULL;
+    }
+
+    *n = 0;
+
+    for (i = 0; mmcf->table && i <= mmcf->mask; i++) {
+        if (mmcf->table[i]) {
+            owners[(*n)++] = mmcf->table[i]->owner;
+        }
+    }
+
+    return owners;
 }
 
 
@@ -492,6 +536,9 @@ ngx_http_mj_authenticate(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     }
 
     ctx->user = u;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "mj: the key of user \"%V\"", &u->name);
 
     return NGX_OK;
 }

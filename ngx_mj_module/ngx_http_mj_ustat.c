@@ -1,6 +1,7 @@
 /*
  * ngx_http_mj_ustat.c: users' counters in the zone, one record a user,
- * found by the user's identity (open addressing, linear probing).
+ * found by the user's identity in a table of their own
+ * (ngx_http_mj_table.c).
  *
  * Records outlive the users file: a user deleted from it keeps a record
  * until a worker 0 starts (a start, a reload) and finds that it holds
@@ -8,30 +9,44 @@
  * no quota spent today (a user revoked and added back the same day keeps
  * the day's count).  Without this, a users file with turnover would fill
  * the table for good, state file and restarts included.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include "ngx_http_mj_module.h"
 
 
 static ngx_uint_t
-ngx_http_mj_ustat_home(ngx_http_mj_zone_sh_t *sh, uint64_t owner)
+ngx_http_mj_ustat_home(const void *rec, ngx_uint_t n)
 {
-    return (ngx_uint_t) ((owner >> 32) * sh->nusers >> 32);
+    const ngx_http_mj_counters_t  *u = rec;
+
+    return (ngx_uint_t) ((u->owner >> 32) * n >> 32);
 }
 
 
-ngx_http_mj_ustat_t *
+static ngx_uint_t
+ngx_http_mj_ustat_used(const void *rec)
+{
+    const ngx_http_mj_counters_t  *u = rec;
+
+    return u->owner != 0;
+}
+
+
+ngx_http_mj_counters_t *
 ngx_http_mj_ustat_locked(ngx_http_mj_zone_sh_t *sh, uint64_t owner,
     ngx_uint_t create)
 {
-    ngx_uint_t            i, n;
-    ngx_http_mj_ustat_t  *u;
+    ngx_uint_t               i, n;
+    ngx_http_mj_counters_t  *u, key;
 
     if (sh->nusers == 0) {
         return NULL;
     }
 
-    i = ngx_http_mj_ustat_home(sh, owner);
+    key.owner = owner;
+    i = ngx_http_mj_ustat_home(&key, sh->nusers);
 
     for (n = 0; n < sh->nusers; n++) {
         u = &sh->users[i];
@@ -45,7 +60,7 @@ ngx_http_mj_ustat_locked(ngx_http_mj_zone_sh_t *sh, uint64_t owner,
                 return NULL;
             }
 
-            ngx_memzero(u, sizeof(ngx_http_mj_ustat_t));
+            ngx_memzero(u, sizeof(ngx_http_mj_counters_t));
             u->owner = owner;
             sh->users_used++;
             return u;
@@ -60,39 +75,25 @@ ngx_http_mj_ustat_locked(ngx_http_mj_zone_sh_t *sh, uint64_t owner,
 }
 
 
-/*
- * Frees record "i": the records after it in its run move back where a
- * lookup from their home slot still finds them (no tombstones).
- */
-static void
-ngx_http_mj_ustat_delete_locked(ngx_http_mj_zone_sh_t *sh, ngx_uint_t i)
+/* a task finished or gone counts against its owner's cap no more */
+void
+ngx_http_mj_untrack_locked(ngx_http_mj_zone_sh_t *sh, uint64_t owner,
+    uint64_t id)
 {
-    ngx_uint_t  j, k;
+    ngx_uint_t               k;
+    ngx_http_mj_counters_t  *u;
 
-    j = i;
-
-    for ( ;; ) {
-        if (++j == sh->nusers) {
-            j = 0;
-        }
-
-        if (sh->users[j].owner == 0) {
-            break;
-        }
-
-        k = ngx_http_mj_ustat_home(sh, sh->users[j].owner);
-
-        /* a record whose home is in (i, j] is found where it is */
-        if (i <= j ? (i < k && k <= j) : (i < k || k <= j)) {
-            continue;
-        }
-
-        sh->users[i] = sh->users[j];
-        i = j;
+    u = ngx_http_mj_ustat_locked(sh, owner, 0);
+    if (u == NULL) {
+        return;
     }
 
-    ngx_memzero(&sh->users[i], sizeof(ngx_http_mj_ustat_t));
-    sh->users_used--;
+    for (k = 0; k < u->nunfinished; k++) {
+        if (u->unfinished[k].id == id) {
+            u->unfinished[k] = u->unfinished[--u->nunfinished];
+            return;
+        }
+    }
 }
 
 
@@ -105,39 +106,28 @@ ngx_http_mj_owner_cmp(const void *a, const void *b)
 }
 
 
-/* frees the records of users no longer in the users file, see above */
+/* frees the records of users not among "owners" (sorted here), see above */
 void
-ngx_http_mj_ustat_reclaim(ngx_http_mj_zone_t *z,
-    ngx_http_mj_main_conf_t *mmcf, ngx_log_t *log)
+ngx_http_mj_ustat_reclaim(ngx_http_mj_zone_t *z, uint64_t *owners,
+    ngx_uint_t n, ngx_log_t *log)
 {
-    uint32_t                day;
-    uint64_t               *owners;
-    ngx_uint_t              i, n, freed;
-    ngx_http_mj_ustat_t    *u;
-    ngx_http_mj_zone_sh_t  *sh;
-
-    if (mmcf->table == NULL) {
-        return;
-    }
-
-    owners = ngx_alloc((mmcf->nusers + 1) * sizeof(uint64_t), log);
-    if (owners == NULL) {
-        return;
-    }
-
-    n = 0;
-
-    for (i = 0; i <= mmcf->mask; i++) {
-        if (mmcf->table[i]) {
-            owners[n++] = mmcf->table[i]->owner;
-        }
-    }
+    uint32_t                 day;
+    ngx_uint_t               i, freed;
+    ngx_http_mj_table_t      t;
+    ngx_http_mj_counters_t  *u;
+    ngx_http_mj_zone_sh_t   *sh;
 
     ngx_qsort(owners, n, sizeof(uint64_t), ngx_http_mj_owner_cmp);
 
     sh = z->sh;
     day = (uint32_t) (ngx_time() / 86400);
     freed = 0;
+
+    t.slots = (u_char *) sh->users;
+    t.size = sizeof(ngx_http_mj_counters_t);
+    t.n = sh->nusers;
+    t.home = ngx_http_mj_ustat_home;
+    t.used = ngx_http_mj_ustat_used;
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
@@ -154,13 +144,12 @@ ngx_http_mj_ustat_reclaim(ngx_http_mj_zone_t *z,
         }
 
         /* slot "i" may hold a record moved back into it: look again */
-        ngx_http_mj_ustat_delete_locked(sh, i);
+        ngx_http_mj_table_delete(&t, i);
+        sh->users_used--;
         freed++;
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);
-
-    ngx_free(owners);
 
     if (freed) {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,

@@ -1,16 +1,20 @@
 /*
- * ngx_http_mj_zone.c: which user owns which task, shared by all workers.
+ * ngx_http_mj_zone.c: the store (ngx_http_mj_store.h) in a shared-memory
+ * zone: which user owns which task, and users' counters, shared by all
+ * workers.
  *
  * "mj_zone zone=NAME:SIZE" holds a preallocated open-addressing table of
- * 32-byte records (linear probing, at most 3/4 full) in a slab pool, so a
- * check is one hash and a short probe under the pool's mutex, flat from a
- * thousand to millions of tasks.  When the table is full a clock hand
- * evicts a task seen finished, else the oldest past max_age; with neither,
- * submits are refused before they reach the upstream.
+ * 32-byte task records (linear probing, at most 3/4 full) in a slab pool,
+ * so a lookup is one hash and a short probe, flat from a thousand to
+ * millions of tasks.  Each of the store's calls takes the pool's mutex
+ * once, and holds it for the table's work only.  When the table is full
+ * a clock hand evicts a task seen finished, else the oldest past max_age;
+ * with neither, submits are refused before they reach the upstream.
  *
  * The zone survives reloads (init_zone keeps the old table) and, through
- * a state file written by worker 0 every "snapshot" and by the master at
- * exit (temp file, fsync, rename), restarts.
+ * a state file (ngx_http_mj_state.c), restarts.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <openssl/evp.h>
@@ -23,26 +27,35 @@ static ngx_int_t ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data);
 
 
 static ngx_uint_t
-ngx_http_mj_slot(ngx_http_mj_zone_sh_t *sh, uint64_t id)
+ngx_http_mj_task_home(const void *rec, ngx_uint_t n)
 {
     uint64_t  h;
 
     /* Fibonacci mixing, then a multiply-shift range reduction */
-    h = (id * 0x9E3779B97F4A7C15ULL) >> 32;
+    h = (((const ngx_http_mj_task_t *) rec)->id * 0x9E3779B97F4A7C15ULL)
+        >> 32;
 
-    return (ngx_uint_t) ((h * sh->nslots) >> 32);
+    return (ngx_uint_t) ((h * n) >> 32);
+}
+
+
+static ngx_uint_t
+ngx_http_mj_task_used(const void *rec)
+{
+    return ((const ngx_http_mj_task_t *) rec)->owner != 0;
 }
 
 
 /* the slot of a task, or the free slot where it would go */
 static ngx_uint_t
-ngx_http_mj_probe(ngx_http_mj_zone_sh_t *sh, uint64_t id, uint8_t flags,
+ngx_http_mj_probe(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_tid_t *tid,
     ngx_uint_t *found)
 {
     ngx_uint_t           i;
-    ngx_http_mj_task_t  *t;
+    ngx_http_mj_task_t  *t, key;
 
-    i = ngx_http_mj_slot(sh, id);
+    key.id = tid->id;
+    i = ngx_http_mj_task_home(&key, sh->nslots);
 
     for ( ;; ) {
         t = &sh->tasks[i];
@@ -52,7 +65,9 @@ ngx_http_mj_probe(ngx_http_mj_zone_sh_t *sh, uint64_t id, uint8_t flags,
             return i;
         }
 
-        if (t->id == id && (t->flags & NGX_HTTP_MJ_TASK_HASHED) == flags) {
+        if (t->id == tid->id
+            && (t->flags & NGX_HTTP_MJ_TASK_HASHED) == tid->flags)
+        {
             *found = 1;
             return i;
         }
@@ -64,24 +79,14 @@ ngx_http_mj_probe(ngx_http_mj_zone_sh_t *sh, uint64_t id, uint8_t flags,
 }
 
 
-void
-ngx_http_mj_untrack_locked(ngx_http_mj_zone_sh_t *sh, uint64_t owner,
-    uint64_t id)
+static ngx_http_mj_task_t *
+ngx_http_mj_find_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_tid_t *tid)
 {
-    ngx_uint_t            k;
-    ngx_http_mj_ustat_t  *u;
+    ngx_uint_t  i, found;
 
-    u = ngx_http_mj_ustat_locked(sh, owner, 0);
-    if (u == NULL) {
-        return;
-    }
+    i = ngx_http_mj_probe(sh, tid, &found);
 
-    for (k = 0; k < u->nunfinished; k++) {
-        if (u->unfinished[k].id == id) {
-            u->unfinished[k] = u->unfinished[--u->nunfinished];
-            return;
-        }
-    }
+    return found ? &sh->tasks[i] : NULL;
 }
 
 
@@ -89,8 +94,8 @@ ngx_http_mj_untrack_locked(ngx_http_mj_zone_sh_t *sh, uint64_t owner,
 static void
 ngx_http_mj_track_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_task_t *t)
 {
-    ngx_uint_t            k, oldest;
-    ngx_http_mj_ustat_t  *u;
+    ngx_uint_t               k, oldest;
+    ngx_http_mj_counters_t  *u;
 
     u = ngx_http_mj_ustat_locked(sh, t->owner, 1);
     if (u == NULL) {
@@ -122,13 +127,12 @@ ngx_http_mj_track_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_task_t *t)
 }
 
 
-/* backward-shift deletion keeps every probe chain unbroken */
 static void
 ngx_http_mj_delete(ngx_http_mj_zone_sh_t *sh, ngx_uint_t i)
 {
-    ngx_uint_t            j, home;
-    ngx_http_mj_task_t   *t;
-    ngx_http_mj_ustat_t  *u;
+    ngx_http_mj_table_t      tab;
+    ngx_http_mj_task_t      *t;
+    ngx_http_mj_counters_t  *u;
 
     t = &sh->tasks[i];
 
@@ -145,196 +149,144 @@ ngx_http_mj_delete(ngx_http_mj_zone_sh_t *sh, ngx_uint_t i)
     }
 
     sh->count--;
-    j = i;
 
-    for ( ;; ) {
-        sh->tasks[i].owner = 0;
+    tab.slots = (u_char *) sh->tasks;
+    tab.size = sizeof(ngx_http_mj_task_t);
+    tab.n = sh->nslots;
+    tab.home = ngx_http_mj_task_home;
+    tab.used = ngx_http_mj_task_used;
 
-        for ( ;; ) {
-            if (++j == sh->nslots) {
-                j = 0;
-            }
-
-            t = &sh->tasks[j];
-
-            if (t->owner == 0) {
-                return;
-            }
-
-            home = ngx_http_mj_slot(sh, t->id);
-
-            /* can the entry at j move back to the hole at i? */
-            if ((i <= j) ? (home <= i || home > j) : (home <= i && home > j)) {
-                break;
-            }
-        }
-
-        sh->tasks[i] = *t;
-        i = j;
-    }
+    ngx_http_mj_table_delete(&tab, i);
 }
 
 
+/* the clock hand's next task seen finished, or NGX_ERROR */
 static ngx_uint_t
-ngx_http_mj_evict(ngx_http_mj_zone_t *z, ngx_log_t *log)
+ngx_http_mj_evict_finished(ngx_http_mj_zone_sh_t *sh)
 {
-    time_t                  now, oldest;
-    ngx_uint_t              n, i, victim, aged, batch;
+    ngx_uint_t           n, i;
+    ngx_http_mj_task_t  *t;
+
+    for (n = 0; n < sh->nslots; n++) {
+        i = sh->cursor;
+        sh->cursor = (i + 1 == sh->nslots) ? 0 : i + 1;
+
+        t = &sh->tasks[i];
+        if (t->owner && ngx_http_mj_finished(t->status)) {
+            return i;
+        }
+    }
+
+    return (ngx_uint_t) NGX_ERROR;
+}
+
+
+/*
+ * The oldest task, when it is past max_age: a pass over the whole table.
+ * So let a few more tasks of that second go too (a 64th of the zone, 64
+ * at most), and the submits after this one find room without a pass each.
+ */
+static ngx_uint_t
+ngx_http_mj_evict_oldest(ngx_http_mj_zone_t *z, time_t now)
+{
+    time_t                  oldest;
+    ngx_uint_t              n, i, victim, batch;
     ngx_http_mj_task_t     *t;
     ngx_http_mj_zone_sh_t  *sh;
 
     sh = z->sh;
-    now = ngx_time();
     oldest = now;
-    aged = 0;
-    victim = NGX_ERROR;
+    victim = (ngx_uint_t) NGX_ERROR;
 
-    if (sh->finished) {
-        for (n = 0; n < sh->nslots; n++) {
-            i = sh->cursor;
-            sh->cursor = (i + 1 == sh->nslots) ? 0 : i + 1;
-
-            t = &sh->tasks[i];
-            if (t->owner && ngx_http_mj_finished(t->status)) {
-                victim = i;
-                break;
-            }
+    for (i = 0; i < sh->nslots; i++) {
+        t = &sh->tasks[i];
+        if (t->owner && (time_t) t->created < oldest) {
+            oldest = t->created;
+            victim = i;
         }
-
-    } else if (now >= sh->young_until) {
-        for (i = 0; i < sh->nslots; i++) {
-            t = &sh->tasks[i];
-            if (t->owner && (time_t) t->created < oldest) {
-                oldest = t->created;
-                victim = i;
-            }
-        }
-
-        if (victim != (ngx_uint_t) NGX_ERROR && now - oldest < z->max_age) {
-            /* nothing can go before the oldest comes of age */
-            sh->young_until = oldest + z->max_age;
-            victim = NGX_ERROR;
-        }
-
-        aged = 1;
     }
 
-    if (victim == (ngx_uint_t) NGX_ERROR) {
+    if (victim == (ngx_uint_t) NGX_ERROR || now - oldest < z->max_age) {
+        /* nothing can go before the oldest comes of age */
+        sh->young_until = oldest + z->max_age;
         return 0;
-    }
-
-    if (!sh->full_logged) {
-        sh->full_logged = 1;
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "mj_zone \"%V\" is full (%ui tasks): evicting tasks "
-                      "seen finished, then tasks older than max_age",
-                      &z->shm_zone->shm.name, sh->count);
     }
 
     ngx_http_mj_delete(sh, victim);
     sh->evicted++;
 
-    if (aged) {
-        /*
-         * Finding the oldest took a pass over the whole table: let a few
-         * more tasks of that second go too (a 64th of the zone, 64 at
-         * most), so that the submits after this one find room without a
-         * pass each.
-         */
-        batch = ngx_min(64, sh->max / 64);
+    batch = ngx_min(64, sh->max / 64);
 
-        for (i = victim, n = 0; i < sh->nslots && n < batch; /* void */ ) {
-            t = &sh->tasks[i];
+    for (i = victim, n = 0; i < sh->nslots && n < batch; /* void */ ) {
+        t = &sh->tasks[i];
 
-            if (t->owner && (time_t) t->created == oldest
-                && !ngx_http_mj_finished(t->status))
-            {
-                /* the slot takes the next entry of its chain: look again */
-                ngx_http_mj_delete(sh, i);
-                sh->evicted++;
-                n++;
-                continue;
-            }
-
-            i++;
+        if (t->owner && (time_t) t->created == oldest
+            && !ngx_http_mj_finished(t->status))
+        {
+            /* the slot takes the next entry of its chain: look again */
+            ngx_http_mj_delete(sh, i);
+            sh->evicted++;
+            n++;
+            continue;
         }
+
+        i++;
     }
 
     return 1;
 }
 
 
-ngx_int_t
-ngx_http_mj_task_reserve(ngx_http_mj_zone_t *z, ngx_uint_t *pending,
-    uint64_t owner, ngx_log_t *log)
+/* room for a task: a task seen finished goes, else the oldest past max_age */
+static ngx_uint_t
+ngx_http_mj_evict(ngx_http_mj_zone_t *z, ngx_log_t *log)
 {
-    ngx_int_t               rc;
+    time_t                  now;
+    ngx_uint_t              victim, done, count;
     ngx_http_mj_zone_sh_t  *sh;
 
     sh = z->sh;
-    rc = NGX_OK;
+    now = ngx_time();
+    count = sh->count;
+    done = 0;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    if (sh->finished) {
+        victim = ngx_http_mj_evict_finished(sh);
 
-    if (sh->count + sh->reserved >= sh->max
-        && !ngx_http_mj_evict(z, log))
-    {
-        /* logged once a second at most: a full zone refuses in bursts */
-        rc = (sh->refused_logged == ngx_time()) ? NGX_DECLINED : NGX_BUSY;
-        sh->refused_logged = ngx_time();
-        sh->refused++;
+        if (victim != (ngx_uint_t) NGX_ERROR) {
+            ngx_http_mj_delete(sh, victim);
+            sh->evicted++;
+            done = 1;
+        }
 
-    } else {
-        sh->reserved++;
-        ngx_http_mj_pending_mark_locked(sh, pending, owner,
-                                        NGX_HTTP_MJ_PEND_RESERVED);
+    } else if (now >= sh->young_until) {
+        done = ngx_http_mj_evict_oldest(z, now);
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
-
-    if (rc == NGX_BUSY) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "mj_zone \"%V\" is full and nothing can be evicted: "
-                      "submits refused", &z->shm_zone->shm.name);
+    if (done && !sh->full_logged) {
+        sh->full_logged = 1;
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "mj_zone \"%V\" is full (%ui tasks): evicting tasks "
+                      "seen finished, then tasks older than max_age",
+                      &z->shm_zone->shm.name, count);
     }
 
-    if (rc == NGX_DECLINED) {
-        rc = NGX_BUSY;
-    }
-
-    return rc;
-}
-
-
-static void
-ngx_http_mj_unreserve_locked(ngx_http_mj_zone_sh_t *sh, ngx_uint_t *pending)
-{
-    if (sh->reserved) {
-        sh->reserved--;
-    }
-
-    ngx_http_mj_pending_clear_locked(sh, pending, NGX_HTTP_MJ_PEND_RESERVED);
-}
-
-
-void
-ngx_http_mj_task_release(ngx_http_mj_zone_t *z, ngx_uint_t *pending)
-{
-    ngx_shmtx_lock(&z->shpool->mutex);
-    ngx_http_mj_unreserve_locked(z->sh, pending);
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    return done;
 }
 
 
 ngx_int_t
 ngx_http_mj_insert_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_task_t *rec)
 {
-    ngx_uint_t            i, found;
-    ngx_http_mj_task_t   *t;
-    ngx_http_mj_ustat_t  *u;
+    ngx_uint_t               i, found;
+    ngx_http_mj_tid_t        tid;
+    ngx_http_mj_task_t      *t;
+    ngx_http_mj_counters_t  *u;
 
-    i = ngx_http_mj_probe(sh, rec->id, rec->flags & NGX_HTTP_MJ_TASK_HASHED,
-                          &found);
+    tid.id = rec->id;
+    tid.flags = rec->flags & NGX_HTTP_MJ_TASK_HASHED;
+
+    i = ngx_http_mj_probe(sh, &tid, &found);
     t = &sh->tasks[i];
 
     if (found) {
@@ -361,39 +313,268 @@ ngx_http_mj_insert_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_task_t *rec)
 }
 
 
+/* a task's status changes: the finished count and its owner's cap follow */
+static void
+ngx_http_mj_set_status_locked(ngx_http_mj_zone_sh_t *sh,
+    ngx_http_mj_task_t *t, ngx_uint_t status)
+{
+    if (t->status == status) {
+        return;
+    }
+
+    if (ngx_http_mj_finished(status) && !ngx_http_mj_finished(t->status)) {
+        sh->finished++;
+        ngx_http_mj_untrack_locked(sh, t->owner, t->id);
+
+    } else if (!ngx_http_mj_finished(status)
+               && ngx_http_mj_finished(t->status))
+    {
+        sh->finished--;
+    }
+
+    t->status = (uint8_t) status;
+    t->seen = (uint32_t) ngx_time();
+}
+
+
+/*
+ * The tasks a request names, and the ownership rule: a task counts if it
+ * is the user's; of a list, the user's made with the same upstream key as
+ * the first of them.  Returns whether anything counts.
+ */
+static ngx_uint_t
+ngx_http_mj_lookup_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_admit_t *a)
+{
+    ngx_uint_t                i, kept;
+    ngx_http_mj_task_t       *t;
+    ngx_http_mj_task_info_t  *info, *first;
+
+    kept = 0;
+    first = NULL;
+
+    for (i = 0; i < a->ntids; i++) {
+        info = &a->info[i];
+        t = ngx_http_mj_find_locked(sh, &a->tids[i]);
+
+        ngx_memzero(info, sizeof(ngx_http_mj_task_info_t));
+
+        if (t == NULL) {
+            continue;
+        }
+
+        info->owner = t->owner;
+        info->ukey = t->ukey;
+        info->action = t->action;
+        info->status = t->status;
+
+        if (t->owner != a->owner || (first && first->ukey != t->ukey)) {
+            continue;
+        }
+
+        if (first == NULL) {
+            first = info;
+        }
+
+        info->kept = 1;
+        kept++;
+    }
+
+    return a->list ? kept > 0 : kept == a->ntids;
+}
+
+
+/* room for one more task: NGX_OK, or NGX_BUSY (*log: say so) */
+static ngx_int_t
+ngx_http_mj_place_locked(ngx_http_mj_zone_t *z, ngx_log_t *log,
+    ngx_uint_t *logit)
+{
+    ngx_http_mj_zone_sh_t  *sh;
+
+    sh = z->sh;
+
+    if (sh->count + sh->reserved < sh->max || ngx_http_mj_evict(z, log)) {
+        return NGX_OK;
+    }
+
+    /* logged once a second at most: a full zone refuses in bursts */
+    *logit = (sh->refused_logged != ngx_time());
+    sh->refused_logged = ngx_time();
+    sh->refused++;
+
+    return NGX_BUSY;
+}
+
+
+/* an admitted submit holds a place and one of its user's submits in flight */
+static void
+ngx_http_mj_admit_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_admit_t *a,
+    ngx_http_mj_counters_t *u)
+{
+    sh->reserved++;
+    a->reserved = 1;
+    a->charged = a->limits.charged;
+    a->charge_day = a->limits.day;
+
+    if (u) {
+        u->inflight++;
+        a->inflight = 1;
+    }
+
+    ngx_http_mj_pending_mark_locked(sh, &a->pending, a->owner,
+                                    NGX_HTTP_MJ_PEND_RESERVED
+                                    |(a->inflight ? NGX_HTTP_MJ_PEND_INFLIGHT
+                                                  : 0));
+}
+
+
 ngx_int_t
-ngx_http_mj_task_commit(ngx_http_mj_zone_t *z, ngx_uint_t *pending,
-    ngx_http_mj_tid_t *tid, uint64_t owner, uint32_t ukey, ngx_uint_t action,
-    ngx_uint_t status, ngx_log_t *log)
+ngx_http_mj_store_admit(ngx_http_mj_admit_t *a)
+{
+    ngx_int_t                rc;
+    ngx_uint_t               logit, nolog;
+    ngx_http_mj_zone_t      *z;
+    ngx_http_mj_verdict_t   *v;
+    ngx_http_mj_counters_t  *u;
+
+    z = a->store;
+    v = &a->limits;
+    rc = NGX_OK;
+    logit = 0;
+    nolog = 1;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    if (!ngx_http_mj_lookup_locked(z->sh, a)) {
+        /* not the user's: the request counts against its rate only */
+        rc = NGX_DECLINED;
+        v->mode = NGX_HTTP_MJ_LIMIT_RATE;
+        v->submit = 0;
+
+    } else if (v->action == MJ_ACT_NONE && a->ntids == 1 && !a->list) {
+        /* a modal step is its MODAL task's action */
+        v->action = a->info[0].action;
+    }
+
+    u = ngx_http_mj_ustat_locked(z->sh, a->owner,
+                                 v->mode != NGX_HTTP_MJ_LIMIT_PEEK);
+
+    if (u) {
+        ngx_http_mj_limit_apply(u, v);
+
+    } else if (v->mode != NGX_HTTP_MJ_LIMIT_PEEK) {
+        /* a peek finds an empty bucket: the full check comes after */
+        nolog = (z->sh->users_logged == v->now);
+        z->sh->users_logged = v->now;
+
+        /* with no limit to keep, the request goes on uncounted */
+        if (ngx_http_mj_limit_counted(v)) {
+            rc = NGX_ABORT;
+        }
+    }
+
+    if (rc == NGX_OK && a->place && v->reject == NGX_HTTP_MJ_REJ_N) {
+        if (ngx_http_mj_place_locked(z, a->log, &logit) == NGX_OK) {
+            ngx_http_mj_admit_locked(z->sh, a, u);
+
+        } else {
+            /* no room for its task: nothing charged */
+            if (u) {
+                u->quota_used -= ngx_min(u->quota_used, v->charged);
+                u->submits--;
+            }
+
+            v->charged = 0;
+            rc = NGX_BUSY;
+        }
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    if (logit) {
+        ngx_log_error(NGX_LOG_ERR, a->log, 0,
+                      "mj_zone \"%V\" is full and nothing can be evicted: "
+                      "submits refused", &z->shm_zone->shm.name);
+    }
+
+    if (rc == NGX_ABORT && !nolog) {
+        ngx_log_error(NGX_LOG_ERR, a->log, 0,
+                      "mj_zone \"%V\" has no room for more users' "
+                      "counters: raise its users=", &z->shm_zone->shm.name);
+    }
+
+    return rc;
+}
+
+
+/* under the lock: what an admitted submit held goes back */
+static void
+ngx_http_mj_settle_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_admit_t *a,
+    ngx_uint_t refund)
+{
+    ngx_http_mj_counters_t  *u;
+
+    if (a->reserved && sh->reserved) {
+        sh->reserved--;
+    }
+
+    u = ngx_http_mj_ustat_locked(sh, a->owner, 0);
+
+    if (u && a->inflight && u->inflight) {
+        u->inflight--;
+    }
+
+    if (u && refund && a->charged && u->day == a->charge_day) {
+        u->quota_used -= ngx_min(u->quota_used, a->charged);
+    }
+
+    ngx_http_mj_pending_clear_locked(sh, &a->pending,
+                                     NGX_HTTP_MJ_PEND_RESERVED
+                                     |NGX_HTTP_MJ_PEND_INFLIGHT);
+
+    a->reserved = 0;
+    a->inflight = 0;
+    a->charged = 0;
+}
+
+
+ngx_int_t
+ngx_http_mj_store_commit(ngx_http_mj_admit_t *a, ngx_http_mj_tid_t *tid,
+    uint32_t ukey, ngx_uint_t action, ngx_uint_t status, ngx_uint_t refund)
 {
     ngx_int_t            rc;
-    ngx_uint_t           i, found;
+    ngx_http_mj_zone_t  *z;
     ngx_http_mj_task_t   rec, *t;
+
+    z = a->store;
 
     ngx_memzero(&rec, sizeof(rec));
     rec.id = tid->id;
     rec.flags = tid->flags;
-    rec.owner = owner;
+    rec.owner = a->owner;
     rec.ukey = ukey;
     rec.created = (uint32_t) ngx_time();
     rec.seen = rec.created;
     rec.status = (uint8_t) status;
-    rec.spare = (uint16_t) action;
+    rec.action = (uint16_t) action;
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
-    ngx_http_mj_unreserve_locked(z->sh, pending);
+    /* its place is taken by the task itself */
+    if (a->reserved && z->sh->reserved) {
+        z->sh->reserved--;
+    }
+
+    a->reserved = 0;
 
     rc = ngx_http_mj_insert_locked(z->sh, &rec);
 
     if (rc == NGX_OK) {
-        i = ngx_http_mj_probe(z->sh, tid->id, tid->flags, &found);
-        t = &z->sh->tasks[i];
+        t = ngx_http_mj_find_locked(z->sh, tid);
 
+        /* a confirmed modal step: the same task, running now */
         if (t->status == NGX_HTTP_MJ_ST_MODAL
             && status != NGX_HTTP_MJ_ST_MODAL)
         {
-            /* a confirmed modal step: the same task, running now */
             t->status = (uint8_t) status;
             t->seen = rec.seen;
         }
@@ -403,10 +584,12 @@ ngx_http_mj_task_commit(ngx_http_mj_zone_t *z, ngx_uint_t *pending,
         }
     }
 
+    ngx_http_mj_settle_locked(z->sh, a, refund);
+
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     if (rc == NGX_DECLINED) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
+        ngx_log_error(NGX_LOG_ERR, a->log, 0,
                       "mj: the upstream answered with a task id another "
                       "user owns; not recorded");
     }
@@ -415,74 +598,77 @@ ngx_http_mj_task_commit(ngx_http_mj_zone_t *z, ngx_uint_t *pending,
 }
 
 
-uint64_t
-ngx_http_mj_task_owner(ngx_http_mj_zone_t *z, ngx_http_mj_tid_t *tid,
-    uint32_t *ukey, ngx_uint_t *action)
+void
+ngx_http_mj_store_release(ngx_http_mj_admit_t *a, ngx_uint_t refund)
 {
-    uint64_t             owner;
-    ngx_uint_t           i, found;
-    ngx_http_mj_task_t  *t;
+    ngx_http_mj_zone_t  *z;
 
-    owner = 0;
-
-    ngx_shmtx_lock(&z->shpool->mutex);
-
-    i = ngx_http_mj_probe(z->sh, tid->id, tid->flags, &found);
-
-    if (found) {
-        t = &z->sh->tasks[i];
-        owner = t->owner;
-        *ukey = t->ukey;
-
-        if (action) {
-            *action = t->spare;
-        }
+    if (!a->reserved && !a->inflight && !a->charged) {
+        return;
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    z = a->store;
 
-    return owner;
+    ngx_shmtx_lock(&z->shpool->mutex);
+    ngx_http_mj_settle_locked(z->sh, a, refund);
+    ngx_shmtx_unlock(&z->shpool->mutex);
 }
 
 
 void
-ngx_http_mj_task_status(ngx_http_mj_zone_t *z, ngx_http_mj_tid_t *tid,
+ngx_http_mj_store_status(ngx_http_mj_store_t *store, ngx_http_mj_tid_t *tid,
     ngx_uint_t status)
 {
-    ngx_uint_t           i, found;
     ngx_http_mj_task_t  *t;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    ngx_shmtx_lock(&store->shpool->mutex);
 
-    i = ngx_http_mj_probe(z->sh, tid->id, tid->flags, &found);
+    t = ngx_http_mj_find_locked(store->sh, tid);
 
-    if (found) {
-        t = &z->sh->tasks[i];
-
-        if (t->status != status) {
-            if (ngx_http_mj_finished(status)
-                && !ngx_http_mj_finished(t->status))
-            {
-                z->sh->finished++;
-                ngx_http_mj_untrack_locked(z->sh, t->owner, t->id);
-
-            } else if (!ngx_http_mj_finished(status)
-                       && ngx_http_mj_finished(t->status))
-            {
-                z->sh->finished--;
-            }
-
-            t->status = (uint8_t) status;
-            t->seen = (uint32_t) ngx_time();
-        }
+    if (t) {
+        ngx_http_mj_set_status_locked(store->sh, t, status);
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_shmtx_unlock(&store->shpool->mutex);
+}
+
+
+void
+ngx_http_mj_store_list(ngx_http_mj_store_t *store, uint64_t owner,
+    ngx_http_mj_tid_t *tids, ngx_uint_t *status, ngx_uint_t n,
+    ngx_http_mj_task_info_t *info)
+{
+    ngx_uint_t           i;
+    ngx_http_mj_task_t  *t;
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+
+    for (i = 0; i < n; i++) {
+        t = ngx_http_mj_find_locked(store->sh, &tids[i]);
+
+        ngx_memzero(&info[i], sizeof(ngx_http_mj_task_info_t));
+
+        if (t == NULL || t->owner != owner) {
+            continue;
+        }
+
+        if (status[i] != NGX_HTTP_MJ_ST_UNKNOWN) {
+            ngx_http_mj_set_status_locked(store->sh, t, status[i]);
+        }
+
+        info[i].owner = t->owner;
+        info[i].ukey = t->ukey;
+        info[i].action = t->action;
+        info[i].status = t->status;
+        info[i].kept = 1;
+    }
+
+    ngx_shmtx_unlock(&store->shpool->mutex);
 }
 
 
 ngx_uint_t
-ngx_http_mj_status_code(u_char *s, size_t len)
+ngx_http_mj_status_code(const u_char *s, size_t len)
 {
     static ngx_str_t  names[] = {
         ngx_null_string,
@@ -515,36 +701,38 @@ ngx_http_mj_status_code(u_char *s, size_t len)
  * to collide.
  */
 ngx_int_t
-ngx_http_mj_tid(ngx_http_mj_zone_t *z, ngx_str_t *id, ngx_http_mj_tid_t *tid)
+ngx_http_mj_store_tid(ngx_http_mj_store_t *store, u_char *id, size_t len,
+    ngx_http_mj_tid_t *tid)
 {
     size_t      i;
     uint64_t    v;
     u_char      md[EVP_MAX_MD_SIZE];
 
-    if (!ngx_http_mj_valid_task_id(id->data, id->len)) {
+    if (!ngx_http_mj_valid_task_id(id, len)) {
         return NGX_ERROR;
     }
 
-    if (id->len <= 19 && id->data[0] != '0') {
+    if (len <= 19 && id[0] != '0') {
         v = 0;
 
-        for (i = 0; i < id->len; i++) {
-            if (id->data[i] < '0' || id->data[i] > '9') {
+        for (i = 0; i < len; i++) {
+            if (id[i] < '0' || id[i] > '9') {
                 break;
             }
 
-            v = v * 10 + (id->data[i] - '0');
+            v = v * 10 + (id[i] - '0');
         }
 
-        if (i == id->len) {
+        if (i == len) {
             tid->id = v;
             tid->flags = 0;
             return NGX_OK;
         }
     }
 
-    if (ngx_http_mj_sha256(z->sh->secret, sizeof(z->sh->secret), id->data,
-                           id->len, md) != NGX_OK)
+    if (ngx_http_mj_sha256(store->sh->secret, sizeof(store->sh->secret), id,
+                           len, md)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -553,6 +741,39 @@ ngx_http_mj_tid(ngx_http_mj_zone_t *z, ngx_str_t *id, ngx_http_mj_tid_t *tid)
     tid->flags = NGX_HTTP_MJ_TASK_HASHED;
 
     return NGX_OK;
+}
+
+
+/* the running cycle's zone of this name, or NULL */
+static ngx_http_mj_zone_t *
+ngx_http_mj_zone_running(ngx_shm_zone_t *shm_zone)
+{
+    ngx_uint_t        i;
+    ngx_shm_zone_t   *old;
+    ngx_list_part_t  *part;
+
+    if (ngx_cycle == NULL || ngx_cycle->shared_memory.part.elts == NULL) {
+        return NULL;
+    }
+
+    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+
+    for ( /* void */ ; part; part = part->next) {
+        old = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (old[i].tag == shm_zone->tag
+                && old[i].shm.name.len == shm_zone->shm.name.len
+                && ngx_strncmp(old[i].shm.name.data, shm_zone->shm.name.data,
+                               shm_zone->shm.name.len) == 0
+                && old[i].data && ((ngx_http_mj_zone_t *) old[i].data)->sh)
+            {
+                return old[i].data;
+            }
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -565,35 +786,11 @@ static ngx_int_t
 ngx_http_mj_zone_carry_over(ngx_http_mj_zone_t *z, ngx_shm_zone_t *shm_zone)
 {
     ngx_uint_t               i, copied, lost, level;
-    ngx_list_part_t         *part;
-    ngx_shm_zone_t          *old;
     ngx_http_mj_zone_t      *oz;
-    ngx_http_mj_ustat_t     *u;
+    ngx_http_mj_counters_t  *u;
     ngx_http_mj_zone_sh_t   *osh;
 
-    if (ngx_cycle == NULL || ngx_cycle->shared_memory.part.elts == NULL) {
-        return NGX_DECLINED;
-    }
-
-    oz = NULL;
-    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
-
-    for ( /* void */ ; part && oz == NULL; part = part->next) {
-        old = part->elts;
-
-        for (i = 0; i < part->nelts; i++) {
-            if (old[i].tag == shm_zone->tag
-                && old[i].shm.name.len == shm_zone->shm.name.len
-                && ngx_strncmp(old[i].shm.name.data, shm_zone->shm.name.data,
-                               shm_zone->shm.name.len) == 0
-                && old[i].data && ((ngx_http_mj_zone_t *) old[i].data)->sh)
-            {
-                oz = old[i].data;
-                break;
-            }
-        }
-    }
-
+    oz = ngx_http_mj_zone_running(shm_zone);
     if (oz == NULL) {
         return NGX_DECLINED;
     }
@@ -646,13 +843,72 @@ ngx_http_mj_zone_carry_over(ngx_http_mj_zone_t *z, ngx_shm_zone_t *shm_zone)
 }
 
 
+/*
+ * A new zone: the whole of it but one page is the task table, then the
+ * submits in flight, then users' counters.
+ */
+static ngx_int_t
+ngx_http_mj_zone_layout(ngx_http_mj_zone_t *z, ngx_shm_zone_t *shm_zone)
+{
+    size_t      size, tail;
+    ngx_uint_t  pages, users, want, pending;
+
+    pages = z->shpool->pfree;
+    if (pages < 2) {
+        return NGX_ERROR;
+    }
+
+    /* the whole zone but one page: the task table, then users' counters */
+    size = (pages - 1) * ngx_pagesize;
+
+    z->sh = ngx_slab_alloc(z->shpool, size);
+    if (z->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(z->sh, size);
+
+    /* users asked for, or an eighth of the zone; slots for 3/4 full */
+    want = shm_zone->shm.size / 8 / sizeof(ngx_http_mj_counters_t);
+    want = z->users ? z->users : ngx_max(16, ngx_min(16384, want));
+    users = want + want / 3 + 2;
+
+    /* submits in flight: one a 4k of zone, bigger zones serve more */
+    pending = ngx_max(32, ngx_min(4096, shm_zone->shm.size / 4096));
+    tail = users * sizeof(ngx_http_mj_counters_t)
+           + pending * sizeof(ngx_http_mj_pending_t);
+
+    if (offsetof(ngx_http_mj_zone_sh_t, tasks) + tail
+        + 64 * sizeof(ngx_http_mj_task_t) > size)
+    {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "mj_zone \"%V\" is too small for %ui users",
+                      &shm_zone->shm.name, want);
+        return NGX_ERROR;
+    }
+
+    z->shpool->data = z->sh;
+    z->sh->nusers = users;
+    z->sh->users_max = want;
+    z->sh->users = (ngx_http_mj_counters_t *)
+                       ((u_char *) z->sh + size
+                        - users * sizeof(ngx_http_mj_counters_t));
+    z->sh->npending = pending;
+    z->sh->pending = (ngx_http_mj_pending_t *) ((u_char *) z->sh + size
+                                                - tail);
+    z->sh->nslots = (size - offsetof(ngx_http_mj_zone_sh_t, tasks) - tail)
+                    / sizeof(ngx_http_mj_task_t);
+    z->sh->max = z->sh->nslots / 4 * 3;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_mj_zone_t  *oz = data;
 
-    size_t               size, tail;
-    ngx_uint_t           pages, users, want, pending;
     ngx_http_mj_zone_t  *z;
 
     z = shm_zone->data;
@@ -671,52 +927,9 @@ ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    pages = z->shpool->pfree;
-    if (pages < 2) {
+    if (ngx_http_mj_zone_layout(z, shm_zone) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    /* the whole zone but one page: the task table, then users' counters */
-    size = (pages - 1) * ngx_pagesize;
-
-    z->sh = ngx_slab_alloc(z->shpool, size);
-    if (z->sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(z->sh, size);
-
-    /* users asked for, or an eighth of the zone; slots for 3/4 full */
-    want = shm_zone->shm.size / 8 / sizeof(ngx_http_mj_ustat_t);
-    want = z->users ? z->users : ngx_max(16, ngx_min(16384, want));
-    users = want + want / 3 + 2;
-
-    /* submits in flight: one a 4k of zone, bigger zones serve more */
-    pending = ngx_max(32, ngx_min(4096, shm_zone->shm.size / 4096));
-    tail = users * sizeof(ngx_http_mj_ustat_t)
-           + pending * sizeof(ngx_http_mj_pending_t);
-
-    if (offsetof(ngx_http_mj_zone_sh_t, tasks) + tail
-        + 64 * sizeof(ngx_http_mj_task_t) > size)
-    {
-        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                      "mj_zone \"%V\" is too small for %ui users",
-                      &shm_zone->shm.name, want);
-        return NGX_ERROR;
-    }
-
-    z->shpool->data = z->sh;
-    z->sh->nusers = users;
-    z->sh->users_max = want;
-    z->sh->users = (ngx_http_mj_ustat_t *)
-                       ((u_char *) z->sh + size
-                        - users * sizeof(ngx_http_mj_ustat_t));
-    z->sh->npending = pending;
-    z->sh->pending = (ngx_http_mj_pending_t *) ((u_char *) z->sh + size
-                                                - tail);
-    z->sh->nslots = (size - offsetof(ngx_http_mj_zone_sh_t, tasks) - tail)
-                    / sizeof(ngx_http_mj_task_t);
-    z->sh->max = z->sh->nslots / 4 * 3;
 
     if (RAND_bytes(z->sh->secret, sizeof(z->sh->secret)) != 1) {
         return NGX_ERROR;
@@ -736,18 +949,108 @@ ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-/* mj_zone zone=NAME:SIZE [state=PATH|off] [snapshot=TIME] [max_age=TIME] */
+/* zone=NAME:SIZE */
+static ngx_int_t
+ngx_http_mj_zone_size(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *name,
+    size_t *size)
+{
+    u_char     *p;
+    ngx_str_t   s;
+
+    name->data = value->data + 5;
+    p = (u_char *) ngx_strchr(name->data, ':');
+
+    if (p) {
+        name->len = p - name->data;
+        s.data = p + 1;
+        s.len = value->data + value->len - s.data;
+        *size = ngx_parse_size(&s);
+    }
+
+    if (p == NULL || *size == (size_t) NGX_ERROR || name->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", value);
+        return NGX_ERROR;
+    }
+
+    if (*size < 8 * ngx_pagesize) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", value);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* one of the other parameters: NGX_OK, NGX_ERROR, NGX_DECLINED (unknown) */
+static ngx_int_t
+ngx_http_mj_zone_param(ngx_conf_t *cf, ngx_http_mj_zone_t *z,
+    ngx_str_t *value)
+{
+    ngx_int_t  n;
+
+    if (ngx_strncmp(value->data, "state=", 6) == 0) {
+        z->state.data = value->data + 6;
+        z->state.len = value->len - 6;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "snapshot=", 9) == 0) {
+        z->snapshot = ngx_http_mj_conf_time(value, 9, 0);
+
+        if (z->snapshot == (ngx_msec_t) NGX_ERROR || z->snapshot < 1000) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid snapshot interval \"%V\" "
+                               "(1s at least)", value);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "users=", 6) == 0) {
+        n = ngx_atoi(value->data + 6, value->len - 6);
+
+        if (n == NGX_ERROR || n < 16) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid users \"%V\" (16 at least)", value);
+            return NGX_ERROR;
+        }
+
+        z->users = n;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "max_age=", 8) == 0) {
+        z->max_age = ngx_http_mj_conf_time(value, 8, 1);
+
+        if (z->max_age == (time_t) NGX_ERROR || z->max_age == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid max_age \"%V\"", value);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * mj_zone zone=NAME:SIZE [state=PATH|off] [snapshot=TIME] [max_age=TIME]
+ * [users=N]
+ */
 char *
-ngx_http_mj_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_mj_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_mj_main_conf_t  *mmcf = conf;
 
-    u_char               *p;
     size_t                size;
-    ngx_int_t             n;
-    ngx_str_t            *value, name, s;
+    ngx_int_t             rc;
+    ngx_str_t            *value, name;
     ngx_uint_t            i;
-    ngx_path_t           *path;
     ngx_http_mj_zone_t   *z, **zp;
 
     value = cf->args->elts;
@@ -765,89 +1068,18 @@ ngx_http_mj_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
-            name.data = value[i].data + 5;
-            p = (u_char *) ngx_strchr(name.data, ':');
+        rc = (ngx_strncmp(value[i].data, "zone=", 5) == 0)
+             ? ngx_http_mj_zone_size(cf, &value[i], &name, &size)
+             : ngx_http_mj_zone_param(cf, z, &value[i]);
 
-            if (p == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid zone size \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            name.len = p - name.data;
-            s.data = p + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            size = ngx_parse_size(&s);
-
-            if (size == (size_t) NGX_ERROR || name.len == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid zone size \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            if (size < 8 * ngx_pagesize) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "zone \"%V\" is too small", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
         }
 
-        if (ngx_strncmp(value[i].data, "state=", 6) == 0) {
-            z->state.data = value[i].data + 6;
-            z->state.len = value[i].len - 6;
-            continue;
+        if (rc != NGX_OK) {
+            return NGX_CONF_ERROR;
         }
-
-        if (ngx_strncmp(value[i].data, "snapshot=", 9) == 0) {
-            s.data = value[i].data + 9;
-            s.len = value[i].len - 9;
-            z->snapshot = ngx_parse_time(&s, 0);
-
-            if (z->snapshot == (ngx_msec_t) NGX_ERROR || z->snapshot < 1000) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid snapshot interval \"%V\" "
-                                   "(1s at least)", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "users=", 6) == 0) {
-            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
-
-            if (n == NGX_ERROR || n < 16) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid users \"%V\" (16 at least)",
-                                   &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            z->users = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "max_age=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-            z->max_age = ngx_parse_time(&s, 1);
-
-            if (z->max_age == (time_t) NGX_ERROR || z->max_age == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid max_age \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
     }
 
     if (name.len == 0) {
@@ -857,67 +1089,8 @@ ngx_http_mj_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (z->state.len == 3 && ngx_strncmp(z->state.data, "off", 3) == 0) {
-        ngx_str_null(&z->state);
-
-    } else {
-        if (z->state.len == sizeof(NGX_HTTP_MJ_STATE_DIR) - 1
-            && ngx_strncmp(z->state.data, NGX_HTTP_MJ_STATE_DIR,
-                           z->state.len) == 0)
-        {
-            /* the default: <dir>/<zone>.state */
-            s.len = z->state.len + 1 + name.len + sizeof(".state") - 1;
-            s.data = ngx_pnalloc(cf->pool, s.len);
-            if (s.data == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            ngx_sprintf(s.data, "%V/%V.state", &z->state, &name);
-            z->state = s;
-        }
-
-        if (ngx_conf_full_name(cf->cycle, &z->state, 0) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        /*
-         * The folder is an nginx path: created at start and given to the
-         * worker user, as proxy_temp_path is, so workers can write there.
-         */
-        path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
-        if (path == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        path->name = z->state;
-        while (path->name.len && path->name.data[path->name.len - 1] != '/') {
-            path->name.len--;
-        }
-
-        if (path->name.len > 1) {
-            path->name.len--;
-        }
-
-        path->name.data = ngx_pstrdup(cf->pool, &path->name);
-        if (path->name.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        /* ngx_create_paths() wants a NUL-terminated name */
-        p = ngx_pnalloc(cf->pool, path->name.len + 1);
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memcpy(p, path->name.data, path->name.len);
-        p[path->name.len] = '\0';
-        path->name.data = p;
-        path->conf_file = cf->conf_file->file.name.data;
-        path->line = cf->conf_file->line;
-
-        if (ngx_add_path(cf, &path) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_http_mj_state_path(cf, z, &name) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     z->shm_zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_mj_module);

@@ -1,5 +1,7 @@
 /*
  * http.c: one blocking HTTP request with libcurl, shared by mj and mjctl.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <stdio.h>

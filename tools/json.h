@@ -1,6 +1,8 @@
 /*
  * json.h: reading answers (yajl_tree) and writing request bodies
  * (yajl_gen), shared by mj and mjctl.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #ifndef TL_JSON_H

@@ -1,6 +1,8 @@
 /*
  * mj.c: the user's command-line client for an ngx_mj gateway: options,
  * environment, and the command to run.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <getopt.h>

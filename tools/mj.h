@@ -1,5 +1,7 @@
 /*
  * mj.h: the user's command-line client for an ngx_mj gateway.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #ifndef MJ_H

@@ -1,6 +1,8 @@
 /*
  * mj_api.c: mj's requests to the gateway: retries with backoff, and every
  * failure turned into a message and an exit code.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <math.h>

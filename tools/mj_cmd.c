@@ -2,6 +2,8 @@
  * mj_cmd.c: mj's commands: the submits (imagine, blend, describe, shorten,
  * action, modal, change, simple-change, swap, edits, video), upload, and
  * the task endpoints (fetch, list, seed, cancel).
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <ctype.h>

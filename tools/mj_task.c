@@ -1,6 +1,8 @@
 /*
  * mj_task.c: a task as mj shows it: its summary, its buttons by name, and
  * its image saved with -o.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <stdio.h>

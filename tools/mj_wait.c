@@ -1,6 +1,8 @@
 /*
  * mj_wait.c: --wait: poll the task until it ends, with a progress bar on a
  * terminal and a line a status change elsewhere.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <stdio.h>

@@ -1,6 +1,8 @@
 /*
  * mjctl.c: the operator's tool for an ngx_mj gateway: options and the
  * command to run.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <ctype.h>

@@ -1,6 +1,8 @@
 /*
  * mjctl.h: the operator's tool for an ngx_mj gateway: users, checks,
  * status.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #ifndef MJCTL_H

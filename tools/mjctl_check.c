@@ -1,6 +1,8 @@
 /*
  * mjctl_check.c: mjctl check: the users and keys files as nginx -t reads
  * them, with the module's own parser; "FILE:LINE: message" on errors.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <stdio.h>

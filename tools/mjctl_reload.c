@@ -1,6 +1,8 @@
 /*
  * mjctl_reload.c: --reload: nginx -t, then nginx -s reload, with the
  * --nginx-args (-p PREFIX -c CONF) of the nginx that serves the gateway.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <errno.h>

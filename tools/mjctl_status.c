@@ -1,5 +1,7 @@
 /*
  * mjctl_status.c: mjctl status: the gateway's status endpoint as tables.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <stdio.h>

@@ -1,5 +1,7 @@
 /*
  * mjctl_user.c: mjctl user add, revoke, rotate, enable, disable, list.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <stdio.h>

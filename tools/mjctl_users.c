@@ -2,6 +2,8 @@
  * mjctl_users.c: the users file (read under a lock, a line changed, written
  * atomically) and the upstream keys file, both checked by the module's own
  * parser (ngx_mj_module/mj_users_parse.c); users' keys and their hashes.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <errno.h>

@@ -1,5 +1,7 @@
 /*
  * table.h: columns aligned for the terminal (mj list, mjctl list, status).
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #ifndef TL_TABLE_H

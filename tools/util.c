@@ -1,5 +1,7 @@
 /*
  * util.c: messages, files, base64 and time, shared by mj and mjctl.
+ *
+ * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
 #include <errno.h>
