@@ -198,6 +198,9 @@ ngx_uint_t ngx_http_mj_valid_task_id(u_char *p, size_t len);
 
 /* ngx_http_mj_users.c */
 char *ngx_http_mj_load_users(ngx_conf_t *cf, ngx_http_mj_main_conf_t *mmcf);
+/* a file read whole at config time, into cf->temp_pool */
+ngx_int_t ngx_http_mj_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *text);
 ngx_int_t ngx_http_mj_authenticate(ngx_http_request_t *r,
     ngx_http_mj_ctx_t *ctx);
 ngx_int_t ngx_http_mj_swap_credentials(ngx_http_request_t *r,

@@ -744,7 +744,7 @@ ngx_http_mj_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u_char               *p;
     size_t                size;
-    ngx_int_t             n;
+    ngx_int_t             n, rc;
     ngx_str_t            *value, name, s;
     ngx_uint_t            i;
     ngx_path_t           *path;
@@ -845,8 +845,17 @@ ngx_http_mj_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+        rc = ngx_http_mj_redis_zone_param(cf, z, &value[i]);
+
+        if (rc == NGX_OK) {
+            continue;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+        }
+
         return NGX_CONF_ERROR;
     }
 
@@ -854,6 +863,10 @@ ngx_http_mj_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" must have \"zone\" parameter",
                            &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_mj_redis_zone_done(cf, z, &name) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

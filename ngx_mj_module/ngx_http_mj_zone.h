@@ -147,6 +147,7 @@ typedef struct {
     time_t                     max_age;
     ngx_uint_t                 users;       /* user slots asked for */
     ngx_event_t                timer;
+    struct ngx_http_mj_redis_s *redis;      /* NULL: no redis= */
 } ngx_http_mj_zone_t;
 
 
@@ -154,6 +155,12 @@ char *ngx_http_mj_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_mj_zone_init_process(ngx_cycle_t *cycle);
 void ngx_http_mj_zone_exit(ngx_cycle_t *cycle);
+
+/* ngx_http_mj_redis.c: the redis parameters of mj_zone */
+ngx_int_t ngx_http_mj_redis_zone_param(ngx_conf_t *cf, ngx_http_mj_zone_t *z,
+    ngx_str_t *value);
+ngx_int_t ngx_http_mj_redis_zone_done(ngx_conf_t *cf, ngx_http_mj_zone_t *z,
+    ngx_str_t *name);
 
 ngx_int_t ngx_http_mj_insert_locked(ngx_http_mj_zone_sh_t *sh,
     ngx_http_mj_task_t *rec);

@@ -7,7 +7,8 @@ pkgs=(nginx nginx-dev libyajl-dev libssl-dev libcurl4-openssl-dev gcc make
       python3 perl libtest-base-perl libtext-diff-perl libtest-longstring-perl
       libwww-perl libhttp-message-perl libipc-run-perl liburi-perl
       liblist-moreutils-perl libnginx-mod-http-echo curl
-      libfaketime valgrind wrk openssl)
+      libfaketime valgrind wrk openssl
+      libhiredis-dev redis-server redis-tools)
 
 missing=()
 for p in "${pkgs[@]}"; do
