@@ -323,4 +323,16 @@ ok wait_log($ng3, qr/refused: NOAUTH Authentication required/), '... logged';
 $ng3->stop;
 unlike $ng3->error_log, qr/\Q$pw\E|pw-wrong-0123456789/, 'no password in the log';
 
+
+
+# --- a unix socket
+
+my $r3 = MJRedis->new(unixsocket => 1);
+my $ng4 = MJNginx->new(conf => $LOCATIONS,
+                       zone_args => 'redis=unix:' . $r3->socket_path
+                                    . " redis_timeout=${TIMEOUT}ms");
+($st, $j) = call($ng4, '/redis/eval');
+is_deeply [$st, $j->{reply}], [200, 'hello'], 'redis=unix:PATH';
+$ng4->stop;
+
 done_testing;

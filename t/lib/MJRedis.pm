@@ -7,6 +7,7 @@ package MJRedis;
 #
 #     plan skip_all => MJRedis::missing() if MJRedis::missing();
 #     my $rd = MJRedis->new(password => 'secret');   # started
+#     MJRedis->new(unixsocket => 1)->socket_path;     # and a unix socket
 #     $rd->port; $rd->command('SCRIPT', 'FLUSH');    # a RESP client
 #     my (undef, $v) = $rd->pipeline(['SELECT', 2], ['GET', 'k']);
 #     $rd->hang; $rd->resume; $rd->crash; $rd->start; $rd->restart;
@@ -36,6 +37,7 @@ sub new {
     $self->{port} //= MJNginx::free_port();
     $self->{dir} = File::Temp::tempdir('mj-redis-XXXXXX', TMPDIR => 1,
                                        CLEANUP => 1);
+    chmod 0755, $self->{dir};
     $self->start unless $opt{no_start};
     return $self;
 }
@@ -43,6 +45,7 @@ sub new {
 sub port { $_[0]{port} }
 sub pid  { $_[0]{pid} }
 sub addr { "127.0.0.1:$_[0]{port}" }
+sub socket_path { "$_[0]{dir}/redis.sock" }    # with unixsocket => 1
 
 sub start {
     my ($self) = @_;
@@ -51,6 +54,9 @@ sub start {
                '--dir', $self->{dir}, '--save', '', '--appendonly', 'no',
                '--daemonize', 'no');
     push @cmd, '--requirepass', $self->{password} if defined $self->{password};
+    # workers run as another user than the tests: a socket all may use
+    push @cmd, '--unixsocket', $self->socket_path, '--unixsocketperm', '777'
+        if $self->{unixsocket};
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
         open STDIN, '<', '/dev/null';
