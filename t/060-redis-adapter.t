@@ -287,6 +287,19 @@ ok MJNginx::wait_until(sub { stats($ng2)->{connected} == 2 }, 20 * $SLOW),
 @st = map { (call($ng2, '/redis/ping'))[0] } 1 .. 20;
 is scalar(grep { $_ == 200 } @st), 20, 'pings after the reload';
 cmp_ok stats($ng2)->{commands}, '>', $commands, 'the counters survive the reload';
+
+# a reload while a command waits on a hung Redis: the old worker answers
+# it at its deadline, then exits (no timer of its own keeps it)
+$r1->hang;
+$pending = send_raw($ng2, '/redis/ping');
+Time::HiRes::sleep(0.3 * $SLOW);
+($rrc, $rout) = $ng2->reload;
+is $rrc, 0, 'a reload while a command waits on a hung Redis: the old workers exit'
+    or diag $rout;
+($pst, $pbody) = read_raw($pending, $TIMEOUT / 1000 + 10 * $SLOW);
+is $pst, 503, '... after answering it (503)';
+$r1->resume;
+ok wait_ok($ng2, '/redis/ping'), 'the new workers serve';
 $ng2->stop;
 unlike $ng2->error_log, qr/open socket|\[alert\]|\[emerg\]/,
        'workers exit cleanly with their connections';
