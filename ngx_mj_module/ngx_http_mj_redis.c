@@ -100,7 +100,7 @@ struct ngx_http_mj_redis_s {
     ngx_int_t                      why;       /* of the commands failed */
     char                          *reason;    /* why it is closed here */
     ngx_http_mj_redis_worker_t    *slot;
-    u_char                         errbuf[80];
+    u_char                         errbuf[256];
     unsigned                       closing:1;
     unsigned                       broken:1;  /* an event could not be set */
     unsigned                       exiting:1;
@@ -960,9 +960,9 @@ ngx_http_mj_redis_timer_handler(ngx_event_t *ev)
         return;
     }
 
-    ngx_snprintf(rd->errbuf, sizeof(rd->errbuf),
-                 "no answer within %Mms, %ui commands failed%Z",
-                 rd->conf.timeout, rd->npending);
+    *ngx_snprintf(rd->errbuf, sizeof(rd->errbuf) - 1,
+                  "no answer within %Mms, %ui commands failed",
+                  rd->conf.timeout, rd->npending) = '\0';
 
     ngx_http_mj_redis_close(rd, NGX_HTTP_MJ_REDIS_TIMEOUT,
                             (char *) rd->errbuf);
@@ -1336,8 +1336,9 @@ ngx_http_mj_redis_refused_step(ngx_http_mj_redis_t *rd,
         len = 0;
     }
 
-    ngx_snprintf(rd->errbuf, sizeof(rd->errbuf), "%s refused: %*s%Z",
-                 cmd->what, len, reply->str);
+    /* a long reply is cut, and the text stays NUL-terminated */
+    *ngx_snprintf(rd->errbuf, sizeof(rd->errbuf) - 1, "%s refused: %*s",
+                  cmd->what, len, reply->str) = '\0';
 
     ngx_http_mj_redis_close(rd, NGX_HTTP_MJ_REDIS_FAILED,
                             (char *) rd->errbuf);
