@@ -23,7 +23,7 @@
 static ngx_str_t  ngx_http_mj_secret_header = ngx_string("mj-api-secret");
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_mj_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *text)
 {
     ssize_t          n;

@@ -12,6 +12,10 @@
 /* config time: the users file and the upstream keys file into a table */
 char *ngx_http_mj_load_users(ngx_conf_t *cf, ngx_http_mj_main_conf_t *mmcf);
 
+/* a file read whole at config time, into cf->temp_pool */
+ngx_int_t ngx_http_mj_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *text);
+
 /* the client's key, its user: NGX_OK with ctx->user, or a refusal status */
 ngx_int_t ngx_http_mj_authenticate(ngx_http_request_t *r,
     ngx_http_mj_ctx_t *ctx);

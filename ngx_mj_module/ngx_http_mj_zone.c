@@ -1034,7 +1034,7 @@ ngx_http_mj_zone_param(ngx_conf_t *cf, ngx_http_mj_zone_t *z,
         return NGX_OK;
     }
 
-    return NGX_DECLINED;
+    return ngx_http_mj_redis_zone_param(cf, z, value);
 }
 
 
@@ -1086,6 +1086,10 @@ ngx_http_mj_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" must have \"zone\" parameter",
                            &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_mj_redis_zone_done(cf, z, &name) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -95,6 +95,7 @@ struct ngx_http_mj_store_s {
     time_t                     max_age;
     ngx_uint_t                 users;       /* user slots asked for */
     ngx_event_t                timer;
+    struct ngx_http_mj_redis_s *redis;      /* NULL: no redis= */
 };
 
 typedef struct ngx_http_mj_store_s  ngx_http_mj_zone_t;
@@ -103,6 +104,13 @@ typedef struct ngx_http_mj_store_s  ngx_http_mj_zone_t;
 /* ngx_http_mj_zone.c */
 char *ngx_http_mj_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_http_mj_redis.c: the redis parameters of mj_zone */
+ngx_int_t ngx_http_mj_redis_zone_param(ngx_conf_t *cf, ngx_http_mj_zone_t *z,
+    ngx_str_t *value);
+ngx_int_t ngx_http_mj_redis_zone_done(ngx_conf_t *cf, ngx_http_mj_zone_t *z,
+    ngx_str_t *name);
+
 ngx_int_t ngx_http_mj_insert_locked(ngx_http_mj_zone_sh_t *sh,
     ngx_http_mj_task_t *rec);
 

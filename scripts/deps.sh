@@ -8,7 +8,7 @@ pkgs=(nginx nginx-dev libyajl-dev libssl-dev libcurl4-openssl-dev gcc make
       libwww-perl libhttp-message-perl libipc-run-perl liburi-perl
       liblist-moreutils-perl libnginx-mod-http-echo curl
       libfaketime valgrind wrk openssl clang libclang-rt-14-dev zlib1g-dev
-      scdoc man-db)
+      scdoc man-db libhiredis-dev redis-server redis-tools)
 
 missing=()
 for p in "${pkgs[@]}"; do
