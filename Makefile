@@ -18,7 +18,7 @@ AVAILDIR   ?= /usr/share/nginx/modules-available
 
 SRCS := $(wildcard ngx_mj_module/*.c ngx_mj_module/*.h) config
 
-.PHONY: all deps run test test-hup test-valgrind install clean bench
+.PHONY: all deps run test test-hup test-valgrind install clean bench bench-bodies
 
 all: $(MODULE)
 
@@ -52,6 +52,9 @@ test-valgrind: deps all
 
 bench: deps all
 	@bash bench/run.sh
+
+bench-bodies: deps all
+	@bash bench/bodies.sh
 
 install: all
 	install -D -m 0644 $(MODULE) $(DESTDIR)$(MODDIR)/ngx_http_mj_module.so

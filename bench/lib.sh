@@ -93,7 +93,7 @@ task_done_json=${task_done_json/\"42%\"/\"100%\"}
 temp_paths() {
     local t
     for t in client_body proxy fastcgi uwsgi scgi; do
-        printf '    %s_temp_path %s/tmp/%s%s;\n' "$t" "$dir" "$1" "$t"
+        printf '    %s_temp_path %s/tmp/%s%s;\n' "$t" "$dir" "${1:-}" "$t"
     done
 }
 
