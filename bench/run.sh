@@ -22,7 +22,7 @@
 #      the zone's bytes per task.
 # Prints a table; nothing is pass/fail.  Everything started is stopped at
 # exit.  Knobs (environment):
-#   BENCH_DURATION=5s      each measured wrk run        BENCH_ROUNDS=3
+#   BENCH_DURATION=3s      each measured wrk run        BENCH_ROUNDS=5
 #   BENCH_SIZE_ROUNDS=2    rounds at each zone size     BENCH_CONNECTIONS=32
 #   BENCH_SIZES="1000 1000000"                          BENCH_ZONE=64m
 #   BENCH_SUBMIT_ZONE=128m the zone part 1's submits fill
@@ -36,9 +36,9 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-dur=${BENCH_DURATION:-5s}
+dur=${BENCH_DURATION:-3s}
 warm=${BENCH_WARMUP:-1s}
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-5}
 size_rounds=${BENCH_SIZE_ROUNDS:-2}
 conns=${BENCH_CONNECTIONS:-32}
 sizes=${BENCH_SIZES:-"1000 1000000"}
@@ -215,11 +215,12 @@ col() { awk -v g="$1" -v l="$2" -v f="$3" '$1 == g && $2 == l { print $f }' "$re
         | median "${4:-0}"; }
 sum() { awk -v g="$1" -v l="$2" -v f="$3" '$1 == g && $2 == l { s += $f } END { print s + 0 }' \
         "$results"; }
-# per_round GROUP LABEL BASE-LABEL FIELD: LABEL / BASE-LABEL in each round
+# per_round GROUP LABEL BASE-LABEL FIELD: LABEL / BASE-LABEL in each round,
+# one a line
 per_round() {
     awk -v g="$1" -v l="$2" -v b="$3" -v f="$4" '
         $1 == g && $2 == l { a[$3] = $f } $1 == g && $2 == b { d[$3] = $f }
-        END { for (r = 1; r in a; r++) if (d[r] > 0) printf " %.2f", a[r] / d[r] }' "$results"
+        END { for (r = 1; r in a; r++) if (d[r] > 0) printf "%.4f\n", a[r] / d[r] }' "$results"
 }
 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -227,10 +228,12 @@ say "ngx_mj bench: wrk -t1 -c$conns, $dur runs (+$warm warm-up), $(nproc) cores;
 say "1. bare and gateway, $rounds alternating rounds: polls, submits, the mix"
 
 # group label url script: one line each; odd rounds run them in this
-# order, even rounds backwards
+# order, even rounds backwards.  Each gateway run is next to, or one away
+# from, the bare run it is compared with, and the figures are the medians
+# of the ratios in each round: load that drifts over minutes cancels out
 plan=(
-    "poll bare $bare/mj/task/$hex_id/fetch -"
     "poll gateway-hex $gw/mj/task/$hex_id/fetch -"
+    "poll bare $bare/mj/task/$hex_id/fetch -"
     "poll gateway-digits $gw/mj/task/$numeric_id/fetch -"
     "poll gateway-limits $lim/mj/task/$numeric_id/fetch -"
     "submit bare $bare/mj/submit/imagine $bench/submit.lua"
@@ -339,13 +342,13 @@ fi
 
 # --- the table -----------------------------------------------------------------------------
 
-# row NAME GROUP LABEL: one workload, gateway LABEL against bare
+# row NAME GROUP LABEL: one workload, gateway LABEL against bare; "x bare"
+# is the median of the rounds' ratios
 row() {
-    local g=$2 l=$3 br gr bc gc
-    br=$(col "$g" bare 4); gr=$(col "$g" "$l" 4)
-    bc=$(col "$g" bare 9 1); gc=$(col "$g" "$l" 9 1)
+    local g=$2 l=$3
     printf '   %-18s %7s %8s %7s %8s %8s %7s %6s %6s %7s %6s %6s\n' "$1" \
-        "$br" "$gr" "$(ratio "$gr" "$br")" "$bc" "$gc" "$(ratio "$gc" "$bc")" \
+        "$(col "$g" bare 4)" "$(col "$g" "$l" 4)" "$(per_round "$g" "$l" bare 4 | median 3)" \
+        "$(col "$g" bare 9 1)" "$(col "$g" "$l" 9 1)" "$(per_round "$g" "$l" bare 9 | median 3)" \
         "$(col "$g" bare 6)" "$(col "$g" "$l" 6)" "$(col "$g" bare 7)" "$(col "$g" "$l" 7)" \
         "$(( $(sum "$g" bare 8) + $(sum "$g" "$l" 8) ))"
 }
@@ -365,7 +368,8 @@ rows=(
     echo "wrk -t1 -c$conns -d$dur, medians of $rounds rounds, bare and gateway alternating"
     echo "load average at start: $load0; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
-    echo "1. the gateway against bare proxy_pass (x bare: gateway / bare)"
+    echo "1. the gateway against bare proxy_pass (x bare: gateway / bare, the median"
+    echo "   of the rounds' ratios; req/s, CPU, p50, p99: medians of the rounds)"
     printf '   %-18s %24s %25s %13s %14s\n' "" "req/s" "worker CPU us/req" "p50 us" "p99 us"
     printf '   %-18s %7s %8s %7s %8s %8s %7s %6s %6s %7s %6s %6s\n' workload bare gateway \
         "x bare" bare gateway "x bare" bare gw bare gw errors
@@ -376,8 +380,9 @@ rows=(
     echo "   per round, x bare, req/s | worker CPU:"
     for x in "${rows[@]}"; do
         read -r name g l <<<"$x"
-        printf '   %-18s %s |%s\n' "${name//_/ }" "$(per_round "$g" "$l" bare 4)" \
-            "$(per_round "$g" "$l" bare 9)"
+        printf '   %-18s%s |%s\n' "${name//_/ }" \
+            "$(per_round "$g" "$l" bare 4 | awk '{ printf " %.2f", $1 }')" \
+            "$(per_round "$g" "$l" bare 9 | awk '{ printf " %.2f", $1 }')"
     done
     echo "   poll: GET /mj/task/{id}/fetch of one owned task; limits on: every limit, 10,000 users"
     echo "   submit: POST /mj/submit/imagine, a new task each; the gateway recorded" \
