@@ -42,13 +42,7 @@ write_upstream_conf "$up_port" 1
 write_users 1
 
 cat > "$dir/conf/front.conf" <<CONF
-load_module $module;
-worker_processes 1;
-error_log $dir/logs/front-error.log warn;
-pid $dir/logs/front.pid;
-events { worker_connections 1024; }
-http {
-$(front_http "$up_port")
+$(front_conf "$up_port")
     client_max_body_size 80m;
 
     mj_zone zone=mj:8m state=off;
@@ -81,23 +75,27 @@ size = mib << 20
 b64 = base64.b64encode(os.urandom(size)).decode()   # more than enough
 head = '{"prompt":"a lighthouse at dusk, oil on canvas --ar 3:2","base64Array":['
 tail = ']}'
-for hook in ("", '"notifyHook":"http://x/",'):
-    h = "{" + hook + head[1:]
-    # one string: "data:image/png;base64,..." filling the body
-    room = size - len(h) - len(tail) - 2
-    one = "data:image/png;base64," + b64
-    long = h + '"' + one[:room] + '"' + tail
+def write(name, pieces):
+    with open("%s/body-%s" % (d, name), "w") as f:
+        for p in pieces:
+            f.write(p)
+        assert f.tell() == size, (name, f.tell(), size)
+def short(h):
     # strings of 64 characters, "...", comma-separated, and a shorter last one
     room = size - len(h) - len(tail)
     k = (room - 2) // 67
     m = room - 67 * k - 2
-    parts = ['"' + b64[j * 64:(j + 1) * 64] + '"' for j in range(k)]
-    parts.append('"' + b64[k * 64:k * 64 + m] + '"')
-    short = h + ",".join(parts) + tail
-    for name, body in (("long", long), ("short", short)):
-        assert len(body) == size, (name, hook, len(body), size)
-        with open("%s/body-%s%s" % (d, "hook" if hook else "", name), "w") as f:
-            f.write(body)
+    yield h
+    for j in range(k):
+        yield '"' + b64[j * 64:(j + 1) * 64] + '",'
+    yield '"' + b64[k * 64:k * 64 + m] + '"' + tail
+for hook in ("", '"notifyHook":"http://x/",'):
+    h = "{" + hook + head[1:]
+    # one string: "data:image/png;base64,..." filling the body
+    room = size - len(h) - len(tail) - 2 - len("data:image/png;base64,")
+    name = "hook" if hook else ""
+    write(name + "long", (h, '"data:image/png;base64,', b64[:room], '"', tail))
+    write(name + "short", short(h))
 PY
 }
 
@@ -219,13 +217,10 @@ table() { # TITLE WHAT
     done
 }
 
-# cpu_growth SHAPE: worker CPU at the largest size / at the size a quarter
-# of it (4.0 is linear)
+# cpu_growth SHAPE: worker CPU at the largest size ($big) / at the size a
+# quarter of it (4.0 is linear)
 cpu_growth() {
-    local big small
-    big=$(tr ' ' '\n' <<<"$sizes" | sort -n | tail -1)
-    small=$((big / 4))
-    grep -qx "$small" <(tr ' ' '\n' <<<"$sizes") || { echo "-"; return; }
+    local small=$((big / 4))
     ratio "$(awk -v s="$big" -v k="$1" '$1 == s && $2 == k { print $4 }' "$results" | median)" \
           "$(awk -v s="$small" -v k="$1" '$1 == s && $2 == k { print $4 }' "$results" | median)" 2
 }
@@ -246,9 +241,11 @@ cpu_growth() {
     table "front worker's peak anonymous memory growth (RssAnon, sampled), MiB, largest" anon
     echo
     big=$(tr ' ' '\n' <<<"$sizes" | sort -n | tail -1)
-    echo "   worker CPU at $big MB / at $((big / 4)) MB (4.00 is linear):" \
-         "bare $(cpu_growth bare), long $(cpu_growth long), short $(cpu_growth short)," \
-         "hook long $(cpu_growth hook-long), hook short $(cpu_growth hook-short)"
+    if grep -qx "$((big / 4))" <(tr ' ' '\n' <<<"$sizes"); then
+        echo "   worker CPU at $big MB / at $((big / 4)) MB (4.00 is linear):" \
+             "bare $(cpu_growth bare), long $(cpu_growth long), short $(cpu_growth short)," \
+             "hook long $(cpu_growth hook-long), hook short $(cpu_growth hook-short)"
+    fi
     echo "   long: one base64 string; short: 64-byte strings; hook: with a notifyHook,"
     echo "   which the gateway removes, rewriting the body into a temp file; bare: long"
     echo "   through proxy_pass; requests that failed: $errors"

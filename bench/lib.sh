@@ -89,11 +89,16 @@ task_json='{"id":"1712345678901234","action":"IMAGINE","status":"IN_PROGRESS","p
 task_done_json=${task_json/\"IN_PROGRESS\"/\"SUCCESS\"}
 task_done_json=${task_done_json/\"42%\"/\"100%\"}
 
-# temp_paths PREFIX: nginx's temp folders, inside $dir/tmp
-temp_paths() {
+# conf_head NAME WORKERS: an nginx config up to the first lines of http{}:
+# logs as $dir/logs/NAME-error.log, temp folders as $dir/tmp/NAME-*, no
+# access log, connections kept open
+conf_head() {
     local t
+    printf 'worker_processes %s;\nerror_log %s/logs/%s-error.log warn;\n' "$2" "$dir" "$1"
+    printf 'pid %s/logs/%s.pid;\nevents { worker_connections 4096; }\nhttp {\n' "$dir" "$1"
+    printf '    access_log off;\n    keepalive_requests 10000000;\n'
     for t in client_body proxy fastcgi uwsgi scgi; do
-        printf '    %s_temp_path %s/tmp/%s%s;\n' "$t" "$dir" "${1:-}" "$t"
+        printf '    %s_temp_path %s/tmp/%s-%s;\n' "$t" "$dir" "$1" "$t"
     done
 }
 
@@ -107,15 +112,8 @@ temp_paths() {
 write_upstream_conf() {
     local submit='{"code":1,"description":"Submitted","result":"$request_id"}'
     cat > "$dir/conf/upstream.conf" <<CONF
-worker_processes $2;
-error_log $dir/logs/upstream-error.log warn;
-pid $dir/logs/upstream.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
+$(conf_head upstream "$2")
     client_max_body_size 80m;
-$(temp_paths up-)
     default_type application/json;
     server {
         listen 127.0.0.1:$1 reuseport backlog=4096;
@@ -157,12 +155,13 @@ PY
         > "$dir/conf/upstream-keys")
 }
 
-# front_http UPSTREAM_PORT: the lines every front nginx's http{} starts with
-front_http() {
+# front_conf UPSTREAM_PORT: a front nginx's config up to the servers (one
+# worker, the module, the users, the upstream); the caller adds the zones
+# and servers, and closes http{}
+front_conf() {
     cat <<CONF
-    access_log off;
-    keepalive_requests 10000000;
-$(temp_paths)
+load_module $module;
+$(conf_head front 1)
     mj_users $dir/conf/users;
     mj_upstream_keys $dir/conf/upstream-keys;
 

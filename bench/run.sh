@@ -57,13 +57,7 @@ write_upstream_conf "$up_port" "$up_workers"
 write_users 10000
 
 cat > "$dir/conf/front.conf" <<CONF
-load_module $module;
-worker_processes 1;
-error_log $dir/logs/front-error.log warn;
-pid $dir/logs/front.pid;
-events { worker_connections 4096; }
-http {
-$(front_http "$up_port")
+$(front_conf "$up_port")
 
     mj_zone zone=mj:$zone state=off users=10000;
     mj_zone zone=sub:$sub_zone state=off users=10000;
