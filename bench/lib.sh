@@ -221,8 +221,9 @@ front_worker() {
 }
 
 # cpu_us PID: microseconds of CPU the process has used (user + system):
-# the kernel's running total in /proc/PID/schedstat (nanoseconds), else
-# utime + stime from /proc/PID/stat (clock ticks)
+# the kernel's running total in /proc/PID/schedstat (nanoseconds; the main
+# thread's, and a worker here runs no thread pool), else utime + stime from
+# /proc/PID/stat (the same total, in clock ticks)
 clk_tck=$(getconf CLK_TCK)
 cpu_us() {
     if [ -r "/proc/$1/schedstat" ]; then
