@@ -8,6 +8,8 @@ package MJNginx;
 #     my $res = $ng->get('/mj/task/1/fetch', {Authorization => 'Bearer ...'});
 #     $ng->reload; $ng->stop;
 #
+# clock => MJClock->new(...) runs it on a fake wall clock (t/lib/MJClock.pm).
+#
 # With MJ_NGINX_VALGRIND=1 each nginx runs under valgrind's memcheck
 # (master and workers; slow), and a stop checks its logs: an error fails
 # the test.
@@ -61,11 +63,13 @@ sub conf_text {
     my ($self) = @_;
     my $mj = $ENV{TEST_NGINX_MJ_DIR} // '';
     my $sim = $ENV{TEST_NGINX_SIM_PORT} // 1;
+    my $clock = $self->{clock} ? $self->{clock}->main_config : '';
     my $text = <<"_EOC_";
 load_module $self->{module};
 worker_processes $self->{workers};
 error_log logs/error.log info;
 pid logs/nginx.pid;
+$clock
 $self->{main}
 events { worker_connections 256; }
 http {
@@ -143,7 +147,10 @@ sub _valgrind_check {
 
 sub start {
     my ($self) = @_;
-    my ($rc, $out) = $self->run();
+    my ($rc, $out) = do {
+        local %ENV = (%ENV, $self->{clock} ? $self->{clock}->env : ());
+        $self->run();
+    };
     die "nginx did not start: $out" if $rc;
     wait_until(sub { $self->pid }, 10 * $SLOW);
     $MASTERS{$self->pid} = $self->{dir} if $self->pid;
