@@ -73,7 +73,7 @@ sub env {
 sub main_config {
     my ($self) = @_;
     my %env = $self->env;
-    return join ' ', map { "env $_;" } sort grep { $_ ne 'TZ' } keys %env;
+    return join(' ', map { "env $_;" } sort grep { $_ ne 'TZ' } keys %env) . "\n";
 }
 
 # every process started from now on runs on this clock
