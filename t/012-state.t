@@ -137,7 +137,7 @@ unlink $state;
 $ng = MJNginx->new(conf => $loc, state => $state, zone_args => 'snapshot=1s');
 like $ng->error_log, qr/no state file .* yet, starting empty/, 'a missing file is a notice';
 my $crash = submit($ng, \%alice);
-ok MJNginx::wait_until(sub { -s $state }, 10), 'worker 0 wrote a snapshot within the interval';
+ok $ng->wait_snapshot(10), 'worker 0 wrote a snapshot within the interval';
 my @pids = ($ng->pid, $ng->workers);
 kill 'KILL', @pids;
 MJNginx::wait_until(sub { !grep { kill 0, $_ } @pids }, 10);

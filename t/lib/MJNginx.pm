@@ -174,17 +174,50 @@ sub workers {
     return sort { $a <=> $b } @w;
 }
 
-# reload and wait until the old workers are gone and new ones serve
+# reload and wait until the old workers are gone and new ones serve.
+# $serving, if given, is called as soon as a new worker runs (the new
+# configuration and its zones are made), before the wait for the old
+# workers, which end once they have answered the requests they hold.
 sub reload {
-    my ($self) = @_;
-    my %old = map { $_ => 1 } $self->workers;
+    my ($self, $serving) = @_;
+    my @old = $self->workers;
     my ($rc, $out) = $self->run('-s', 'reload');
     return ($rc, $out) if $rc;
-    wait_until(sub {
+    if ($serving) {
+        my %old = map { $_ => 1 } @old;
+        wait_until(sub { grep { !$old{$_} } $self->workers }, 20 * $SLOW)
+            or return (1, "no new worker started");
+        $serving->();
+    }
+    $self->wait_reloaded(@old) or return (1, "old workers still running");
+    return (0, $out);
+}
+
+# wait until none of the workers given is left and new ones serve
+sub wait_reloaded {
+    my ($self, @old) = @_;
+    my %old = map { $_ => 1 } @old;
+    return wait_until(sub {
         my @w = $self->workers;
         @w && !grep { $old{$_} } @w;
-    }, 20 * $SLOW) or return (1, "old workers still running");
-    return (0, $out);
+    }, 20 * $SLOW);
+}
+
+# wait until the state file holds a snapshot begun after this call: the
+# second file written from now on (the first may have been begun before)
+sub wait_snapshot {
+    my ($self, $timeout) = @_;
+    my $version = sub {
+        my @st = Time::HiRes::stat($self->{state});
+        return @st ? "$st[1] $st[9]" : '';    # inode, mtime (ns)
+    };
+    my $deadline = Time::HiRes::time() + ($timeout // 10) * $SLOW;
+    for (1 .. 2) {
+        my $was = $version->();
+        wait_until(sub { my $v = $version->(); $v ne '' && $v ne $was },
+                   $deadline - Time::HiRes::time()) or return 0;
+    }
+    return 1;
 }
 
 sub stop {
