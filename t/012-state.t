@@ -140,7 +140,7 @@ my $crash = submit($ng, \%alice);
 ok $ng->wait_snapshot(10), 'worker 0 wrote a snapshot within the interval';
 my @pids = ($ng->pid, $ng->workers);
 kill 'KILL', @pids;
-MJNginx::wait_until(sub { !grep { kill 0, $_ } @pids }, 10);
+MJNginx::wait_until(sub { !grep { MJNginx::running($_) } @pids }, 10);
 unlink "$ng->{dir}/logs/nginx.pid";
 $ng = MJNginx->new(conf => $loc, state => $state);
 is fetch_status($ng, \%alice, $crash), 200, 'the task from before the crash is restored';

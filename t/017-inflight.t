@@ -103,7 +103,7 @@ ok $ng->wait_snapshot(10), 'a snapshot is written while it is in flight';
 
 my @pids = ($ng->pid, $ng->workers);
 kill 'KILL', @pids;
-MJNginx::wait_until(sub { !grep { kill 0, $_ } @pids }, 10);
+MJNginx::wait_until(sub { !grep { MJNginx::running($_) } @pids }, 10);
 unlink "$ng->{dir}/logs/nginx.pid";
 close $s;
 
