@@ -20,7 +20,7 @@ my $loc = <<'_EOC_';
 _EOC_
 
 my $clock = MJClock->new('2026-06-15 12:00:00')
-    or plan skip_all => 'libfaketime is not installed';
+    or die "libfaketime is not installed: run make deps\n";
 sim_config({queue_slots => 100000});
 my %alice = (Authorization => "Bearer $KEY{alice}");
 my $base = 1790000000000000 + ($$ % 1000) * 10000;
