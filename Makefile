@@ -22,7 +22,7 @@ AVAILDIR   ?= /usr/share/nginx/modules-available
 SRCS := $(wildcard ngx_mj_module/*.c ngx_mj_module/*.h) config
 
 .PHONY: all deps run test test-hup test-valgrind test-deb install clean bench \
-        bench-bodies deb fuzz
+        bench-bodies deb fuzz fuzz-coverage
 
 all: $(MODULE)
 
@@ -63,6 +63,10 @@ FUZZ_TIME  ?= 60
 
 fuzz: deps
 	@$(MAKE) -s -C fuzz OUT=$(BUILD)/fuzz FUZZ_TIME=$(FUZZ_TIME) run
+
+# the readers' line and branch coverage by the corpora (after make fuzz)
+fuzz-coverage: deps
+	@$(MAKE) -s -C fuzz OUT=$(BUILD)/fuzz coverage
 
 bench-bodies: deps all
 	@bash bench/bodies.sh
