@@ -20,6 +20,7 @@ MODDIR     ?= /usr/lib/nginx/modules
 AVAILDIR   ?= /usr/share/nginx/modules-available
 
 SRCS := $(wildcard ngx_mj_module/*.c ngx_mj_module/*.h) config
+LUA  := $(wildcard ngx_mj_module/redis/*.lua) ngx_mj_module/redis/lua.sh
 
 .PHONY: all deps run test test-hup test-valgrind test-deb install clean bench \
         deb fuzz
@@ -39,7 +40,13 @@ $(BUILD)/Makefile: config
 	    --builddir=$(BUILD) > $(BUILD)/configure.log 2>&1 \
 	    || { tail -20 $(BUILD)/configure.log; exit 1; }
 
-$(MODULE): $(BUILD)/Makefile $(SRCS)
+# the Lua of the shared store, as C strings (configure makes them first;
+# lua.sh leaves an unchanged header as it is)
+$(BUILD)/lua.stamp: $(LUA) | $(BUILD)/Makefile
+	sh ngx_mj_module/redis/lua.sh $(BUILD)/ngx_http_mj_lua.h
+	touch $@
+
+$(MODULE): $(BUILD)/Makefile $(SRCS) $(BUILD)/lua.stamp
 	$(MAKE) -s -f $(BUILD)/Makefile -C $(NGINX_SRC) modules
 
 run: deps all
