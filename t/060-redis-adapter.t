@@ -65,29 +65,8 @@ sub wait_log {
 }
 
 # a request on a socket of its own, answered later
-sub send_raw {
-    my ($ng, $path) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $ng->port) or die $!;
-    $s->autoflush(1);
-    print {$s} "GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n";
-    return $s;
-}
-
-sub read_raw {
-    my ($s, $timeout) = @_;
-    my $sel = IO::Select->new($s);
-    my $buf = '';
-    my $deadline = Time::HiRes::time() + $timeout;
-    while (Time::HiRes::time() < $deadline) {
-        last unless $sel->can_read($deadline - Time::HiRes::time());
-        my $n = sysread($s, $buf, 65536, length $buf);
-        last unless $n;
-    }
-    my ($status) = $buf =~ m{^HTTP/1\.[01] (\d+)};
-    my ($body) = $buf =~ m{\r\n\r\n(.*)}s;
-    return ($status // 0, $body // '');
-}
+sub send_raw { my ($ng, $path) = @_; $ng->send_raw('GET', $path) }
+sub read_raw { MJNginx::read_raw(@_) }
 
 sub conf_line {
     my ($ng, $re) = @_;
