@@ -5,6 +5,8 @@
 #   make run        the demo: gateway + simulated upstream on 127.0.0.1
 #   make test       the whole suite (installs what it needs when root)
 #   make fuzz       the fuzz targets, FUZZ_TIME=60 seconds each
+#   make bench      the gateway against bare proxy_pass (bench/run.sh);
+#                   make bench-redis: with a store shared through Redis
 #   make install    the .so and a modules-available snippet, Debian-style;
 #                   also the tools mj and mjctl (build/tools, docs/tools.md),
 #                   their man pages and bash completions
@@ -23,7 +25,7 @@ SRCS := $(wildcard ngx_mj_module/*.c ngx_mj_module/*.h) config
 LUA  := $(wildcard ngx_mj_module/redis/*.lua) ngx_mj_module/redis/lua.sh
 
 .PHONY: all deps run test test-hup test-valgrind test-deb install clean bench \
-        deb fuzz
+        bench-redis deb fuzz
 
 all: $(MODULE)
 
@@ -63,6 +65,10 @@ test-valgrind: deps all
 
 bench: deps all
 	@bash bench/run.sh
+
+# the store shared through Redis: two nodes, polls and submits (bench/redis.sh)
+bench-redis: deps all
+	@bash bench/redis.sh
 
 # libFuzzer targets of the plain-C readers, FUZZ_TIME seconds each
 # (fuzz/Makefile; docs/testing.md)

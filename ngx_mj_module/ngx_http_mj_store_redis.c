@@ -854,7 +854,11 @@ ngx_http_mj_rstore_commit(ngx_http_mj_admit_t *a, ngx_http_mj_tid_t *tid,
     ngx_http_mj_rstore_arg(&args, "%T000", a->store->max_age);
     ngx_http_mj_rstore_arg(&args, "%V", id);
     ngx_http_mj_rstore_arg(&args, "%T", a->limits.age);
-    ngx_http_mj_rstore_arg(&args, "%d", NGX_HTTP_MJ_TRACK);
+
+    /* a user without a cap has no unfinished tasks to count there */
+    ngx_http_mj_rstore_arg(&args, "%d", a->limits.cap
+                                        == NGX_MAX_UINT32_VALUE
+                                        ? 0 : NGX_HTTP_MJ_TRACK);
     ngx_http_mj_rstore_arg(&args, "%*s", rq->held ? rq->rid_len : 0,
                            rq->rid);
     ngx_http_mj_rstore_arg(&args, "%ui", rq->held && refund ? rq->charged

@@ -4,9 +4,9 @@
 -- time-to-live stays.
 --
 -- KEYS  1 P{U}:t:ID, 2 P{U}:o, 3 P{U}:q, 4 P{U}:f
--- ARGV  1 "UKEY,ACTION", 2 status, 3 max_age (ms), 4 ID, 5 age (s),
---       6 the largest cap, 7 reservation ("": none), 8 units to give back,
---       9 their day
+-- ARGV  1 "UKEY,ACTION", 2 status, 3 max_age (ms), 4 ID, 5 age (s), 6 the
+--       largest cap (0: the user has no cap, nothing to count), 7
+--       reservation ("": none), 8 units to give back, 9 their day
 -- Returns the task's creation time.
 
 local st = tonumber(ARGV[2])
@@ -30,7 +30,7 @@ else
              'PX', ARGV[3])
 end
 
-if st ~= MODAL and st < SUCCESS then
+if st ~= MODAL and st < SUCCESS and ARGV[6] ~= '0' then
   track(KEYS[2], ARGV[4], created, ARGV[5], tonumber(ARGV[6]))
 end
 
