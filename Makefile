@@ -2,7 +2,8 @@
 # run the demo gateway, run the test suite.
 #
 #   make            build build/ngx_http_mj_module.so
-#   make run        the demo: gateway + simulated upstream on 127.0.0.1
+#   make run        the demo: gateway + simulated upstream on 127.0.0.1;
+#                   make run NODES=2: two gateway nodes sharing Redis
 #   make test       the whole suite (installs what it needs when root)
 #   make fuzz       the fuzz targets, FUZZ_TIME=60 seconds each
 #   make bench      the gateway against bare proxy_pass (bench/run.sh);
@@ -51,8 +52,11 @@ $(BUILD)/lua.stamp: $(LUA) | $(BUILD)/Makefile
 $(MODULE): $(BUILD)/Makefile $(SRCS) $(BUILD)/lua.stamp
 	$(MAKE) -s -f $(BUILD)/Makefile -C $(NGINX_SRC) modules
 
+# NODES=2: two gateway nodes sharing a redis-server (scripts/demo.sh)
+NODES ?= 1
+
 run: deps all
-	@bash scripts/demo.sh
+	@MJ_DEMO_NODES=$(NODES) bash scripts/demo.sh
 
 test: deps all
 	@bash scripts/test.sh
