@@ -515,7 +515,8 @@ ngx_http_mj_answer_resume(ngx_http_request_t *r)
 
     r->buffered &= ~NGX_HTTP_MJ_BUFFERED;
 
-    rc = ngx_http_mj_send(r, ctx->held->pos, ctx->held_size, 1);
+    rc = ngx_http_mj_send(r, ctx->held ? ctx->held->pos : (u_char *) "",
+                          ctx->held_size, 1);
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);

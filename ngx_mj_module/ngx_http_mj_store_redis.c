@@ -111,6 +111,11 @@ typedef struct {
     u_char                       rid[48];     /* its reservation */
     size_t                       rid_len;
     ngx_str_t                    id;          /* the task it made */
+    uint32_t                     ukey;        /* ... its record */
+    ngx_uint_t                   action;
+    ngx_uint_t                   status;
+    unsigned                     refund:1;
+    unsigned                     scripted:1;  /* commit.lua, not SET NX */
     unsigned                     failed:1;    /* Redis is not asked again */
     unsigned                     local:1;     /* admitted without Redis */
     unsigned                     held:1;      /* Redis holds rid, units */
@@ -471,6 +476,10 @@ ngx_http_mj_rstore_lookup(ngx_http_mj_rstore_req_t *rq)
 
     (void) ngx_atomic_fetch_add(&rq->rs->sh->lookups, 1);
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, a->log, 0,
+                   "mj: redis: asked for %ui tasks the zone lacks",
+                   a->missing);
+
     return ngx_http_mj_redis_command(rq->rs->redis, a->pool,
                                      ngx_http_mj_rstore_looked_up, rq,
                                      (int) n, argv, lens);
@@ -559,6 +568,11 @@ ngx_http_mj_rstore_verdict(ngx_http_mj_rstore_req_t *rq, redisReply *reply)
     }
 
     (void) ngx_atomic_fetch_add(&rq->rs->sh->limits, 1);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, rq->admit->log, 0,
+                   "mj: redis: limits %s, %ui units, %i used today",
+                   v->reject == NGX_HTTP_MJ_REJ_N ? "passed" : "refused",
+                   v->charged, used);
 
     return ngx_http_mj_zone_verdict(rq->admit, 0, used);
 }
@@ -794,14 +808,30 @@ ngx_http_mj_rstore_unpublished(ngx_http_mj_rstore_req_t *rq, ngx_str_t *id)
 }
 
 
+static ngx_int_t ngx_http_mj_rstore_record(ngx_http_mj_rstore_req_t *rq,
+    ngx_uint_t script);
+
+
 static void
-ngx_http_mj_rstore_committed(redisReply *reply, ngx_int_t rc, void *data)
+ngx_http_mj_rstore_recorded(redisReply *reply, ngx_int_t rc, void *data)
 {
     ngx_http_mj_rstore_req_t  *rq = data;
 
-    if (ngx_http_mj_rstore_reply(rq->rs, reply, "commit.lua",
-                                 REDIS_REPLY_INTEGER, 0, 0)
-        == NGX_OK)
+    if (reply && reply->type == REDIS_REPLY_NIL && !rq->scripted
+        && ngx_http_mj_rstore_record(rq, 1) == NGX_OK)
+    {
+        /* the user's task already (a modal step confirmed): the script
+         * brings its status on */
+        return;
+    }
+
+    if (reply && reply->type != REDIS_REPLY_NIL
+        && ngx_http_mj_rstore_reply(rq->rs, reply,
+                                    rq->scripted ? "commit.lua" : "SET",
+                                    rq->scripted ? REDIS_REPLY_INTEGER
+                                                 : REDIS_REPLY_STATUS,
+                                    0, 0)
+           == NGX_OK)
     {
         (void) ngx_atomic_fetch_add(&rq->rs->sh->commits, 1);
 
@@ -815,18 +845,81 @@ ngx_http_mj_rstore_committed(redisReply *reply, ngx_int_t rc, void *data)
 }
 
 
+/*
+ * The task's record: a plain SET NX when there is nothing else to do (the
+ * common submit: cheap for Redis), else commit.lua, which also settles
+ * the submit and counts the task against its owner's cap.
+ */
+static ngx_int_t
+ngx_http_mj_rstore_record(ngx_http_mj_rstore_req_t *rq, ngx_uint_t script)
+{
+    ngx_int_t                   rc;
+    ngx_http_mj_admit_t        *a;
+    ngx_http_mj_rstore_t       *rs;
+    ngx_http_mj_rstore_args_t   args;
+
+    a = rq->admit;
+    rs = rq->rs;
+    rq->scripted = script;
+
+    ngx_http_mj_rstore_args(&args);
+
+    if (!script) {
+        ngx_http_mj_rstore_arg(&args, "SET");
+        ngx_http_mj_rstore_key(&args, rs, a->owner, "t:", &rq->id);
+        ngx_http_mj_rstore_arg(&args, "%08xD,%ui,%ui,%T", rq->ukey,
+                               rq->action, rq->status, ngx_time());
+        ngx_http_mj_rstore_arg(&args, "NX");
+        ngx_http_mj_rstore_arg(&args, "PX");
+        ngx_http_mj_rstore_arg(&args, "%T000", a->store->max_age);
+
+        return ngx_http_mj_redis_command(rs->redis, a->pool,
+                                         ngx_http_mj_rstore_recorded, rq,
+                                         args.n, args.argv, args.len);
+    }
+
+    ngx_http_mj_rstore_key(&args, rs, a->owner, "t:", &rq->id);
+    ngx_http_mj_rstore_key(&args, rs, a->owner, "o", NULL);
+    ngx_http_mj_rstore_key(&args, rs, a->owner, "q", NULL);
+    ngx_http_mj_rstore_key(&args, rs, a->owner, "f", NULL);
+    ngx_http_mj_rstore_arg(&args, "%08xD,%ui", rq->ukey, rq->action);
+    ngx_http_mj_rstore_arg(&args, "%ui", rq->status);
+    ngx_http_mj_rstore_arg(&args, "%T000", a->store->max_age);
+    ngx_http_mj_rstore_arg(&args, "%V", &rq->id);
+    ngx_http_mj_rstore_arg(&args, "%T", a->limits.age);
+
+    /* a user without a cap has no unfinished tasks to count there */
+    ngx_http_mj_rstore_arg(&args, "%d", a->limits.cap
+                                        == NGX_MAX_UINT32_VALUE
+                                        ? 0 : NGX_HTTP_MJ_TRACK);
+    ngx_http_mj_rstore_arg(&args, "%*s", rq->held ? rq->rid_len : 0,
+                           rq->rid);
+    ngx_http_mj_rstore_arg(&args, "%ui", rq->held && rq->refund
+                                         ? rq->charged : 0);
+    ngx_http_mj_rstore_arg(&args, "%uD", rq->day);
+
+    rc = ngx_http_mj_rstore_eval(rs, NGX_HTTP_MJ_LUA_COMMIT, a->pool,
+                                 ngx_http_mj_rstore_recorded, rq, 4, &args);
+
+    if (rc == NGX_OK) {
+        /* the script settles the submit there */
+        rq->held = 0;
+    }
+
+    return rc;
+}
+
+
 ngx_int_t
 ngx_http_mj_rstore_commit(ngx_http_mj_admit_t *a, ngx_http_mj_tid_t *tid,
     ngx_str_t *id, uint32_t ukey, ngx_uint_t action, ngx_uint_t status,
     ngx_uint_t refund)
 {
-    ngx_int_t                   rc;
-    ngx_http_mj_rstore_t       *rs;
-    ngx_http_mj_rstore_req_t   *rq;
-    ngx_http_mj_rstore_args_t   args;
+    ngx_int_t                  rc;
+    ngx_uint_t                 script;
+    ngx_http_mj_rstore_req_t  *rq;
 
     rq = a->remote;
-    rs = a->store->rstore;
 
     rc = ngx_http_mj_zone_commit(a, tid, ukey, action, status, refund);
 
@@ -843,39 +936,25 @@ ngx_http_mj_rstore_commit(ngx_http_mj_admit_t *a, ngx_http_mj_tid_t *tid,
     }
 
     rq->id = *id;
+    rq->ukey = ukey;
+    rq->action = action;
+    rq->status = status;
+    rq->refund = refund;
 
-    ngx_http_mj_rstore_args(&args);
-    ngx_http_mj_rstore_key(&args, rs, a->owner, "t:", id);
-    ngx_http_mj_rstore_key(&args, rs, a->owner, "o", NULL);
-    ngx_http_mj_rstore_key(&args, rs, a->owner, "q", NULL);
-    ngx_http_mj_rstore_key(&args, rs, a->owner, "f", NULL);
-    ngx_http_mj_rstore_arg(&args, "%08xD,%ui", ukey, action);
-    ngx_http_mj_rstore_arg(&args, "%ui", status);
-    ngx_http_mj_rstore_arg(&args, "%T000", a->store->max_age);
-    ngx_http_mj_rstore_arg(&args, "%V", id);
-    ngx_http_mj_rstore_arg(&args, "%T", a->limits.age);
+    /* something to settle, or an unfinished task to count */
+    script = rq->held
+             || (status != NGX_HTTP_MJ_ST_MODAL
+                 && a->limits.cap != NGX_MAX_UINT32_VALUE);
 
-    /* a user without a cap has no unfinished tasks to count there */
-    ngx_http_mj_rstore_arg(&args, "%d", a->limits.cap
-                                        == NGX_MAX_UINT32_VALUE
-                                        ? 0 : NGX_HTTP_MJ_TRACK);
-    ngx_http_mj_rstore_arg(&args, "%*s", rq->held ? rq->rid_len : 0,
-                           rq->rid);
-    ngx_http_mj_rstore_arg(&args, "%ui", rq->held && refund ? rq->charged
-                                                             : 0);
-    ngx_http_mj_rstore_arg(&args, "%uD", rq->day);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, a->log, 0,
+                   "mj: redis: recording task \"%V\" (%s)", id,
+                   script ? "commit.lua" : "SET NX");
 
-    if (ngx_http_mj_rstore_eval(rs, NGX_HTTP_MJ_LUA_COMMIT, a->pool,
-                                ngx_http_mj_rstore_committed, rq, 4, &args)
-        != NGX_OK)
-    {
-        ngx_http_mj_rstore_fallback(rs, a->log);
+    if (ngx_http_mj_rstore_record(rq, script) != NGX_OK) {
+        ngx_http_mj_rstore_fallback(rq->rs, a->log);
         ngx_http_mj_rstore_unpublished(rq, id);
         return rc;
     }
-
-    /* the commit settles the submit there */
-    rq->held = 0;
 
     return NGX_AGAIN;
 }

@@ -133,9 +133,14 @@ my $ts = next_id();
 is submit($A, \%alice, $ts, 'stuck')->{status}, 200, 'a task that stays SUBMITTED';
 ok sim_wait_status($ts, 'SUBMITTED', 10 * $SLOW), '... once it is';
 is fetch($B, \%alice, $ts)->{status}, 200, 'B fetches it: asked for in Redis';
-my $before = replies($B);
+# what this node's requests asked of Redis (not worker 0's own looks)
+sub asked {
+    my $st = status_of($_[0])->{redis}{store};
+    return join ' ', map { $st->{$_} } qw(lookups statuses limits commits);
+}
+my $before = asked($B);
 fetch($B, \%alice, $ts) for 1 .. 5;
-is replies($B), $before, 'the next polls on B cost no Redis round trip';
+is asked($B), $before, 'the next polls on B cost no Redis round trip';
 
 my $missing = next_id();
 my $seen = sim_seen($t1);
@@ -227,6 +232,50 @@ is $r->{headers}{'ratelimit'}, '"quota";r=0;t=' . ($r->{headers}{'retry-after'})
    '... with the quota\'s RateLimit header';
 $QA->stop;
 $QB->stop;
+
+# a modal step made on one node and confirmed on the other: nothing is
+# charged until it is confirmed, then its action's cost, once
+fresh_user('bob');
+my $dirs = 'mj_quota 20; mj_quota_cost ZOOM=5; mj_limit_tasks 16;';
+my $MA = node(directives => $dirs);
+my $MB = node(directives => $dirs);
+sub used_today { $rd->command('HGET', 'mj:' . tag($_[0]) . ':q', 'u') }
+sub done_task {
+    my ($ng, $who, $id) = @_;
+    my $task;
+    wait_for(sub {
+        $task = eval { $JSON->decode(fetch($ng, $who, $id)->{content}) } || {};
+        ($task->{status} // '') eq 'SUCCESS';
+    }) or diag "task $id did not finish";
+    return $task;
+}
+sub button {
+    my ($task, $re) = @_;
+    my ($b) = grep { $_->{customId} =~ $re } @{ $task->{buttons} || [] };
+    return $b->{customId};
+}
+my $grid = $JSON->decode(submit($MA, \%bob, undef, 'a harbour')->{content})->{result};
+my $upscale = $JSON->decode($MB->post('/mj/submit/action', \%bob, $JSON->encode(
+    {taskId => $grid, customId => button(done_task($MB, \%bob, $grid), qr/upsample::1::/)}))
+    ->{content})->{result};
+ok $upscale, 'bob upscales on B a grid made on A';
+is used_today('bob'), 2, '... 1 unit each, counted in Redis';
+$r = $JSON->decode($MA->post('/mj/submit/action', \%bob, $JSON->encode(
+    {taskId => $upscale, customId => button(done_task($MA, \%bob, $upscale), qr/CustomZoom/)}))
+    ->{content});
+is $r->{code}, 21, 'a zoom on A waits for its modal step';
+is used_today('bob'), 2, '... and costs nothing yet';
+my $mkey = 'mj:' . tag('bob') . ":t:$r->{result}";
+like $rd->command('GET', $mkey), qr/^[0-9a-f]{8},\d+,3,\d+$/, '... its record says MODAL';
+my $c = $JSON->decode($MB->post('/mj/submit/modal', \%bob,
+                      $JSON->encode({taskId => $r->{result}, prompt => 'wider'}))->{content});
+is $c->{code}, 1, 'B confirms the modal step made on A';
+is $c->{result}, $r->{result}, '... the same task';
+is used_today('bob'), 7, '... charged the zoom\'s 5 units, once';
+unlike $rd->command('GET', $mkey), qr/,3,\d+$/, '... its record no longer says MODAL';
+is done_task($MA, \%bob, $r->{result})->{status}, 'SUCCESS', 'the zoom finishes, seen on A';
+$MA->stop;
+$MB->stop;
 
 fresh_user($_) for qw(alice bob);
 my $KA = node(directives => 'mj_limit_tasks 2;');
