@@ -160,6 +160,11 @@ ngx_http_mj_rstore_arg(ngx_http_mj_rstore_args_t *args, const char *fmt, ...)
     u_char   *start;
     va_list   ap;
 
+    if (args->n == NGX_HTTP_MJ_RSTORE_ARGS) {
+        /* the callers' commands have fewer: never here */
+        return;
+    }
+
     start = args->p;
 
     va_start(ap, fmt);
