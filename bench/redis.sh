@@ -17,8 +17,9 @@
 # with the Redis round trips each request made (from mj_status), and the
 # bytes a task takes in Redis (MEMORY USAGE).  Prints a table; nothing is
 # pass/fail.  Knobs (environment): BENCH_DURATION=5s BENCH_WARMUP=1s
-# BENCH_ROUNDS=3 BENCH_CONNECTIONS=32 BENCH_KEEP=1 NGINX=/usr/sbin/nginx
-# REDIS_SERVER=/usr/bin/redis-server
+# BENCH_ROUNDS=3 BENCH_CONNECTIONS=32 BENCH_ZONE=256m (node B's zones: a
+# full one refuses submits, and the errors column shows it) BENCH_KEEP=1
+# NGINX=/usr/sbin/nginx REDIS_SERVER=/usr/bin/redis-server
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -96,14 +97,17 @@ CONF
 
 redis="redis=127.0.0.1:$redis_port redis_timeout=1s"
 
+# the submits measured make a task each: zones with room for all of them
+zone=${BENCH_ZONE:-256m}
+
 front nodeA "mj_zone zone=mj:16m state=off users=10000 $redis;" "
     server {
         listen 127.0.0.1:$a_port backlog=4096;
         location / { mj_gateway zone=mj; $proxy }
     }"
 
-front nodeB "mj_zone zone=mj:16m state=off users=10000 $redis;
-    mj_zone zone=local:16m state=off users=10000;
+front nodeB "mj_zone zone=mj:$zone state=off users=10000 $redis;
+    mj_zone zone=local:$zone state=off users=10000;
     mj_zone zone=mjc:16m state=off users=10000 $redis redis_poll_limit=cluster;" "
     server {                            # (a) bare proxy_pass
         listen 127.0.0.1:$bare_port backlog=4096;
