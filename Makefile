@@ -2,9 +2,12 @@
 # run the demo gateway, run the test suite.
 #
 #   make            build build/ngx_http_mj_module.so
-#   make run        the demo: gateway + simulated upstream on 127.0.0.1
+#   make run        the demo: gateway + simulated upstream on 127.0.0.1;
+#                   make run NODES=2: two gateway nodes sharing Redis
 #   make test       the whole suite (installs what it needs when root)
 #   make fuzz       the fuzz targets, FUZZ_TIME=60 seconds each
+#   make bench      the gateway against bare proxy_pass (bench/run.sh);
+#                   make bench-redis: with a store shared through Redis
 #   make install    the .so and a modules-available snippet, Debian-style;
 #                   also the tools mj and mjctl (build/tools, docs/tools.md),
 #                   their man pages and bash completions
@@ -20,9 +23,10 @@ MODDIR     ?= /usr/lib/nginx/modules
 AVAILDIR   ?= /usr/share/nginx/modules-available
 
 SRCS := $(wildcard ngx_mj_module/*.c ngx_mj_module/*.h) config
+LUA  := $(wildcard ngx_mj_module/redis/*.lua) ngx_mj_module/redis/lua.sh
 
 .PHONY: all deps run test test-hup test-valgrind test-deb install clean bench \
-        bench-bodies deb fuzz fuzz-coverage
+        bench-bodies bench-redis deb fuzz fuzz-coverage
 
 all: $(MODULE)
 
@@ -39,11 +43,20 @@ $(BUILD)/Makefile: config
 	    --builddir=$(BUILD) > $(BUILD)/configure.log 2>&1 \
 	    || { tail -20 $(BUILD)/configure.log; exit 1; }
 
-$(MODULE): $(BUILD)/Makefile $(SRCS)
+# the Lua of the shared store, as C strings (configure makes them first;
+# lua.sh leaves an unchanged header as it is)
+$(BUILD)/lua.stamp: $(LUA) | $(BUILD)/Makefile
+	sh ngx_mj_module/redis/lua.sh $(BUILD)/ngx_http_mj_lua.h
+	touch $@
+
+$(MODULE): $(BUILD)/Makefile $(SRCS) $(BUILD)/lua.stamp
 	$(MAKE) -s -f $(BUILD)/Makefile -C $(NGINX_SRC) modules
 
+# NODES=2: two gateway nodes sharing a redis-server (scripts/demo.sh)
+NODES ?= 1
+
 run: deps all
-	@bash scripts/demo.sh
+	@MJ_DEMO_NODES=$(NODES) bash scripts/demo.sh
 
 test: deps all
 	@bash scripts/test.sh
@@ -56,6 +69,10 @@ test-valgrind: deps all
 
 bench: deps all
 	@bash bench/run.sh
+
+# the store shared through Redis: two nodes, polls and submits (bench/redis.sh)
+bench-redis: deps all
+	@bash bench/redis.sh
 
 # libFuzzer targets of the plain-C readers, FUZZ_TIME seconds each
 # (fuzz/Makefile; docs/testing.md)

@@ -16,6 +16,11 @@
  * answers the gateway learns from are read then: a submit's, a fetch's
  * status, and a list's, which is cut to the caller's tasks.
  *
+ * A store shared through Redis records a submit's task later: its answer
+ * is held on (the request is "buffered" meanwhile, so nginx waits for it,
+ * and notices a client that goes away) until the store is done, and then
+ * sent from there (ngx_http_mj_answer_resume).
+ *
  * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
@@ -34,6 +39,13 @@ static ngx_str_t  ngx_http_mj_nokey = ngx_string("(none)");
 /* the largest answers held: a list of tasks, any other answer */
 #define NGX_HTTP_MJ_LIST_MAX    (16 * 1024 * 1024)
 #define NGX_HTTP_MJ_ANSWER_MAX  (1024 * 1024)
+
+/*
+ * r->buffered while a submit's answer waits for its task to be recorded:
+ * the bit of the image and xslt filters, which never see a gateway's JSON
+ * (r->buffered has four bits, all of them named)
+ */
+#define NGX_HTTP_MJ_BUFFERED    0x08
 
 
 static ngx_int_t ngx_http_mj_replace(ngx_http_request_t *r,
@@ -464,10 +476,17 @@ ngx_http_mj_submit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 
     code = ctx->scan->cur.code;
 
-    if (rc != 0 || code < 0
-        || ngx_http_mj_submit_answered(r, ctx, code, &ctx->scan->cur.result)
-           != NGX_OK)
-    {
+    rc = (rc != 0 || code < 0)
+         ? NGX_ERROR
+         : ngx_http_mj_submit_answered(r, ctx, code, &ctx->scan->cur.result);
+
+    if (rc == NGX_AGAIN) {
+        /* held on until the store is done: nginx waits for the bit */
+        r->buffered |= NGX_HTTP_MJ_BUFFERED;
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
         return ngx_http_mj_unreadable(r, ctx, NGX_HTTP_MJ_NOT_CONTRACT);
     }
 
@@ -475,41 +494,52 @@ ngx_http_mj_submit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 }
 
 
-/* a list answer, whole: only the caller's tasks go on, statuses noted */
-static ngx_int_t
-ngx_http_mj_list_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
-    u_char *p, size_t len)
+/*
+ * The store recorded the task of a submit whose answer was held for it:
+ * the answer goes out, and the request ends as the writer would end it.
+ * (A request that ended meanwhile, a client gone, never gets here: the
+ * store's callback goes with the request's pool.)
+ */
+void
+ngx_http_mj_answer_resume(ngx_http_request_t *r)
 {
-    u_char                   *out, *q;
-    size_t                    i, n;
-    ngx_int_t                 rc;
-    ngx_uint_t               *status;
-    mj_answer_obj_t          *o;
-    ngx_http_mj_tid_t        *tids;
-    ngx_http_mj_task_info_t  *info;
+    ngx_int_t           rc;
+    ngx_connection_t   *c;
+    ngx_http_mj_ctx_t  *ctx;
 
-    rc = mj_answer_scan(ctx->scan, p, len);
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mj_module);
 
-    if (rc == -2) {
-        return NGX_ERROR;
-    }
+    r->buffered &= ~NGX_HTTP_MJ_BUFFERED;
 
-    if (rc != 0) {
-        return ngx_http_mj_unreadable(r, ctx, NGX_HTTP_MJ_NOT_CONTRACT);
-    }
+    rc = ngx_http_mj_send(r, ctx->held ? ctx->held->pos : (u_char *) "",
+                          ctx->held_size, 1);
 
-    n = ctx->scan->nobjs;
-    o = ctx->scan->objs;
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
 
-    out = ngx_pnalloc(r->pool, len + 2);
+
+/* the tasks of a list answer, as the store has them (info), noted */
+static ngx_int_t
+ngx_http_mj_list_tasks(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    mj_answer_obj_t *o, size_t n, ngx_http_mj_task_info_t *info)
+{
+    size_t              i;
+    ngx_str_t          *ids;
+    ngx_uint_t         *status;
+    ngx_http_mj_tid_t  *tids;
+
     tids = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_http_mj_tid_t));
+    ids = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_str_t));
     status = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_uint_t));
-    info = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_http_mj_task_info_t));
-    if (out == NULL || tids == NULL || status == NULL || info == NULL) {
+    if (tids == NULL || ids == NULL || status == NULL) {
         return NGX_ERROR;
     }
 
     for (i = 0; i < n; i++) {
+        ngx_http_mj_span_str(&ids[i], &o[i].id);
+
         /* an id no task could have is no one's: the owner 0 never is */
         if (o[i].id.data == NULL
             || ngx_http_mj_store_tid(ctx->zone, (u_char *) o[i].id.data,
@@ -526,8 +556,43 @@ ngx_http_mj_list_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
                     : NGX_HTTP_MJ_ST_UNKNOWN;
     }
 
-    ngx_http_mj_store_list(ctx->zone, ctx->user->owner, tids, status, n,
-                           info);
+    ngx_http_mj_store_list(&ctx->admit, tids, ids, status, n, info);
+
+    return NGX_OK;
+}
+
+
+/* a list answer, whole: only the caller's tasks go on, statuses noted */
+static ngx_int_t
+ngx_http_mj_list_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
+    u_char *p, size_t len)
+{
+    u_char                   *out, *q;
+    size_t                    i, n;
+    ngx_int_t                 rc;
+    mj_answer_obj_t          *o;
+    ngx_http_mj_task_info_t  *info;
+
+    rc = mj_answer_scan(ctx->scan, p, len);
+
+    if (rc == -2) {
+        return NGX_ERROR;
+    }
+
+    if (rc != 0) {
+        return ngx_http_mj_unreadable(r, ctx, NGX_HTTP_MJ_NOT_CONTRACT);
+    }
+
+    n = ctx->scan->nobjs;
+    o = ctx->scan->objs;
+
+    out = ngx_pnalloc(r->pool, len + 2);
+    info = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_http_mj_task_info_t));
+    if (out == NULL || info == NULL
+        || ngx_http_mj_list_tasks(r, ctx, o, n, info) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     q = out;
     *q++ = '[';
@@ -584,7 +649,7 @@ ngx_http_mj_fetch_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
                    ctx->admit.info[0].status);
 
     if (st != NGX_HTTP_MJ_ST_UNKNOWN && st != ctx->admit.info[0].status) {
-        ngx_http_mj_store_status(ctx->zone, &ctx->admit.tids[0], st);
+        ngx_http_mj_store_status(&ctx->admit, 0, st);
     }
 
     return ngx_http_mj_send(r, p, len, 1);

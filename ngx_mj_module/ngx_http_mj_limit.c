@@ -206,7 +206,6 @@ ngx_http_mj_limit_rate(ngx_http_mj_counters_t *u, ngx_http_mj_verdict_t *v)
     uint32_t               excess, *excessp;
     ngx_uint_t             left;
     ngx_msec_t             delay, empty;
-    ngx_http_mj_policy_t  *pol;
 
     if (!v->rate || v->reject != NGX_HTTP_MJ_REJ_N) {
         return;
@@ -224,6 +223,17 @@ ngx_http_mj_limit_rate(ngx_http_mj_counters_t *u, ngx_http_mj_verdict_t *v)
 
     delay = ngx_http_mj_bucket(lastp, excessp, v->rate, v->burst, v->ms, 1,
                                &left, &empty);
+
+    ngx_http_mj_limit_rate_told(v, delay, left, empty);
+}
+
+
+void
+ngx_http_mj_limit_rate_told(ngx_http_mj_verdict_t *v, ngx_msec_t delay,
+    ngx_uint_t left, ngx_msec_t empty)
+{
+    ngx_http_mj_policy_t  *pol;
+
     if (delay) {
         v->reject = NGX_HTTP_MJ_REJ_RATE;
         v->wait = (delay + 999) / 1000;
@@ -282,16 +292,15 @@ ngx_http_mj_limit_cap(ngx_http_mj_counters_t *u, ngx_http_mj_verdict_t *v)
 static void
 ngx_http_mj_limit_quota(ngx_http_mj_counters_t *u, ngx_http_mj_verdict_t *v)
 {
-    uint32_t               used;
-    ngx_uint_t             cost;
-    ngx_http_mj_policy_t  *pol;
+    uint32_t    used;
+    ngx_uint_t  cost;
 
     if (!v->submit || v->quota == NGX_MAX_UINT32_VALUE) {
         return;
     }
 
     used = (u->day == v->day) ? u->quota_used : 0;
-    cost = v->action ? v->costs[v->action - 1] : 1;
+    cost = ngx_http_mj_limit_cost(v);
 
     if (v->mode != NGX_HTTP_MJ_LIMIT_PEEK) {
         u->day = v->day;
@@ -309,6 +318,22 @@ ngx_http_mj_limit_quota(ngx_http_mj_counters_t *u, ngx_http_mj_verdict_t *v)
         }
     }
 
+    ngx_http_mj_limit_quota_told(v, used);
+}
+
+
+ngx_uint_t
+ngx_http_mj_limit_cost(ngx_http_mj_verdict_t *v)
+{
+    return v->action ? v->costs[v->action - 1] : 1;
+}
+
+
+void
+ngx_http_mj_limit_quota_told(ngx_http_mj_verdict_t *v, ngx_uint_t used)
+{
+    ngx_http_mj_policy_t  *pol;
+
     pol = &v->pol[1];
     pol->on = 1;
     pol->name = "quota";
@@ -319,8 +344,8 @@ ngx_http_mj_limit_quota(ngx_http_mj_counters_t *u, ngx_http_mj_verdict_t *v)
 }
 
 
-void
-ngx_http_mj_limit_apply(ngx_http_mj_counters_t *u, ngx_http_mj_verdict_t *v)
+ngx_uint_t
+ngx_http_mj_limit_action(ngx_http_mj_verdict_t *v)
 {
     /* an action outside the user's list is refused before anything counts */
     if (v->submit && v->mode == NGX_HTTP_MJ_LIMIT_ALL && v->actions
@@ -328,7 +353,31 @@ ngx_http_mj_limit_apply(ngx_http_mj_counters_t *u, ngx_http_mj_verdict_t *v)
             || !(v->actions & (1u << (v->action - 1)))))
     {
         v->reject = NGX_HTTP_MJ_REJ_ACTION;
+        return 1;
     }
+
+    return 0;
+}
+
+
+void
+ngx_http_mj_limit_count(ngx_http_mj_counters_t *u, ngx_http_mj_verdict_t *v)
+{
+    u->requests++;
+
+    if (v->reject != NGX_HTTP_MJ_REJ_N) {
+        u->rejected[v->reject]++;
+
+    } else if (v->submit) {
+        u->submits++;
+    }
+}
+
+
+void
+ngx_http_mj_limit_apply(ngx_http_mj_counters_t *u, ngx_http_mj_verdict_t *v)
+{
+    (void) ngx_http_mj_limit_action(v);
 
     ngx_http_mj_limit_rate(u, v);
 
@@ -339,15 +388,7 @@ ngx_http_mj_limit_apply(ngx_http_mj_counters_t *u, ngx_http_mj_verdict_t *v)
 
     ngx_http_mj_limit_cap(u, v);
     ngx_http_mj_limit_quota(u, v);
-
-    u->requests++;
-
-    if (v->reject != NGX_HTTP_MJ_REJ_N) {
-        u->rejected[v->reject]++;
-
-    } else if (v->submit) {
-        u->submits++;
-    }
+    ngx_http_mj_limit_count(u, v);
 }
 
 

@@ -126,6 +126,24 @@ void ngx_http_mj_limit_apply(ngx_http_mj_counters_t *u,
 /* whether the verdict needs the user's counters (else it can go uncounted) */
 ngx_uint_t ngx_http_mj_limit_counted(ngx_http_mj_verdict_t *v);
 
+/*
+ * The pieces of a verdict, for one reached elsewhere (Redis: the same
+ * rules, kept in ngx_mj_module/redis/limits.lua):
+ *   action    refuse an action outside the user's list (1: refused);
+ *   cost      the units the submit's action costs;
+ *   rate_told the bucket's answer: "delay" ms to wait (0: taken), what is
+ *             left, the ms until it is empty;
+ *   quota_told the day's units "used", counting this submit's;
+ *   count     the verdict counted on the user's counters.
+ */
+ngx_uint_t ngx_http_mj_limit_action(ngx_http_mj_verdict_t *v);
+ngx_uint_t ngx_http_mj_limit_cost(ngx_http_mj_verdict_t *v);
+void ngx_http_mj_limit_rate_told(ngx_http_mj_verdict_t *v, ngx_msec_t delay,
+    ngx_uint_t left, ngx_msec_t empty);
+void ngx_http_mj_limit_quota_told(ngx_http_mj_verdict_t *v, ngx_uint_t used);
+void ngx_http_mj_limit_count(ngx_http_mj_counters_t *u,
+    ngx_http_mj_verdict_t *v);
+
 /* the verdict told: headers, and a status if it is a refusal, else NGX_OK */
 ngx_int_t ngx_http_mj_limit_answer(ngx_http_request_t *r,
     ngx_http_mj_ctx_t *ctx, ngx_http_mj_verdict_t *v);

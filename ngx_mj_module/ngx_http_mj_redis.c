@@ -85,6 +85,8 @@ struct ngx_http_mj_redis_s {
     ngx_str_t                      zone;
     ngx_array_t                    scripts;   /* ngx_http_mj_redis_script_t * */
     ngx_http_mj_redis_shm_t       *sh;
+    void                         (*on_ready)(void *data);
+    void                          *on_ready_data;
 
     /* a worker's connection */
     redisAsyncContext             *ac;
@@ -219,6 +221,7 @@ ngx_http_mj_redis_create(ngx_conf_t *cf)
     rd->conf.db = NGX_CONF_UNSET;
     rd->conf.timeout = NGX_CONF_UNSET_MSEC;
     rd->conf.fail_open = NGX_CONF_UNSET;
+    rd->conf.poll_cluster = NGX_CONF_UNSET;
 
     if (ngx_array_init(&rd->scripts, cf->pool, 2,
                        sizeof(ngx_http_mj_redis_script_t *)) != NGX_OK)
@@ -374,6 +377,23 @@ ngx_http_mj_redis_is(ngx_str_t *value, char *name, ngx_str_t *s)
 }
 
 
+/* "no" or "yes" as the value names them: 0, 1, or NGX_ERROR */
+static ngx_int_t
+ngx_http_mj_redis_choice(ngx_str_t *s, char *no, char *yes)
+{
+    if (s->len == ngx_strlen(no) && ngx_strncmp(s->data, no, s->len) == 0) {
+        return 0;
+    }
+
+    if (s->len == ngx_strlen(yes) && ngx_strncmp(s->data, yes, s->len) == 0)
+    {
+        return 1;
+    }
+
+    return NGX_ERROR;
+}
+
+
 /*
  * One parameter of mj_zone: NGX_DECLINED when it is not one of the redis
  * ones, NGX_ERROR when it is wrong (logged with the file and line).
@@ -389,7 +409,7 @@ ngx_http_mj_redis_zone_param(ngx_conf_t *cf, ngx_http_mj_zone_t *z,
 
     static char  *names[] = {
         "redis=", "redis_db=", "redis_prefix=", "redis_timeout=",
-        "redis_password_file=", "fail=", NULL
+        "redis_password_file=", "redis_poll_limit=", "fail=", NULL
     };
 
     for (i = 0; names[i]; i++) {
@@ -472,16 +492,21 @@ ngx_http_mj_redis_zone_param(ngx_conf_t *cf, ngx_http_mj_zone_t *z,
 
         break;
 
+    case 5: /* redis_poll_limit= */
+        dup = (rc->poll_cluster != NGX_CONF_UNSET);
+        rc->poll_cluster = ngx_http_mj_redis_choice(&s, "node", "cluster");
+
+        if (rc->poll_cluster == NGX_ERROR) {
+            goto invalid;
+        }
+
+        break;
+
     default: /* fail= */
         dup = (rc->fail_open != NGX_CONF_UNSET);
+        rc->fail_open = ngx_http_mj_redis_choice(&s, "closed", "open");
 
-        if (s.len == 6 && ngx_strncmp(s.data, "closed", 6) == 0) {
-            rc->fail_open = 0;
-
-        } else if (s.len == 4 && ngx_strncmp(s.data, "open", 4) == 0) {
-            rc->fail_open = 1;
-
-        } else {
+        if (rc->fail_open == NGX_ERROR) {
             goto invalid;
         }
     }
@@ -502,36 +527,87 @@ invalid:
 }
 
 
+/* a small zone of counters: where its pointer goes, and their size */
+typedef struct {
+    void                          *ptr;       /* the address of a T * */
+    size_t                         size;
+} ngx_http_mj_redis_shared_t;
+
+
 static ngx_int_t
-ngx_http_mj_redis_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+ngx_http_mj_redis_shared_init(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_http_mj_redis_t  *ord = data;
+    ngx_http_mj_redis_shared_t  *old = data;
 
-    ngx_slab_pool_t      *shpool;
-    ngx_http_mj_redis_t  *rd;
+    void                        *sh;
+    ngx_slab_pool_t             *shpool;
+    ngx_http_mj_redis_shared_t  *sd;
 
-    rd = shm_zone->data;
-
-    if (ord) {
-        /* a reload: the counters go on */
-        rd->sh = ord->sh;
-        return NGX_OK;
-    }
-
+    sd = shm_zone->data;
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (shm_zone->shm.exists) {
-        rd->sh = shpool->data;
-        return NGX_OK;
+    if (old) {
+        /* a reload: the counters go on */
+        ngx_memcpy(&sh, old->ptr, sizeof(void *));
+
+    } else if (shm_zone->shm.exists) {
+        sh = shpool->data;
+
+    } else {
+        sh = ngx_slab_calloc(shpool, sd->size);
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        shpool->data = sh;
     }
 
-    rd->sh = ngx_slab_alloc(shpool, sizeof(ngx_http_mj_redis_shm_t));
-    if (rd->sh == NULL) {
+    ngx_memcpy(sd->ptr, &sh, sizeof(void *));
+
+    return NGX_OK;
+}
+
+
+/*
+ * At config time: "<zone>:<what>", a small shared zone of counters of
+ * "size" bytes, zeroed when it is new and kept over reloads; "ptr" is the
+ * address of the pointer to them, set when the zone is mapped.  No
+ * NAME:SIZE zone can be called that.
+ */
+ngx_int_t
+ngx_http_mj_redis_shared(ngx_conf_t *cf, ngx_str_t *zone, char *what,
+    size_t size, void *ptr)
+{
+    ngx_str_t                    s;
+    ngx_shm_zone_t              *shm_zone;
+    ngx_http_mj_redis_shared_t  *sd;
+
+    s.len = zone->len + 1 + ngx_strlen(what);
+    s.data = ngx_pnalloc(cf->pool, s.len);
+    sd = ngx_palloc(cf->pool, sizeof(ngx_http_mj_redis_shared_t));
+    if (s.data == NULL || sd == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memzero(rd->sh, sizeof(ngx_http_mj_redis_shm_t));
-    shpool->data = rd->sh;
+    ngx_sprintf(s.data, "%V:%s", zone, what);
+
+    shm_zone = ngx_shared_memory_add(cf, &s, 8 * ngx_pagesize,
+                                     &ngx_http_mj_redis_module);
+    if (shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate mj_zone \"%V\"", zone);
+        return NGX_ERROR;
+    }
+
+    sd->ptr = ptr;
+    sd->size = size;
+
+    shm_zone->init = ngx_http_mj_redis_shared_init;
+    shm_zone->data = sd;
 
     return NGX_OK;
 }
@@ -542,8 +618,6 @@ ngx_int_t
 ngx_http_mj_redis_zone_done(ngx_conf_t *cf, ngx_http_mj_zone_t *z,
     ngx_str_t *name)
 {
-    ngx_str_t                  s;
-    ngx_shm_zone_t            *shm_zone;
     ngx_http_mj_redis_t       *rd;
     ngx_http_mj_redis_conf_t  *rc;
 
@@ -571,34 +645,13 @@ ngx_http_mj_redis_zone_done(ngx_conf_t *cf, ngx_http_mj_zone_t *z,
 
     ngx_conf_init_msec_value(rc->timeout, NGX_HTTP_MJ_REDIS_WAIT);
     ngx_conf_init_value(rc->fail_open, 0);
+    ngx_conf_init_value(rc->poll_cluster, 0);
 
     rd->zone = *name;
 
-    /* "<zone>:redis": no "name:size" zone can be called that */
-    s.len = name->len + sizeof(":redis") - 1;
-    s.data = ngx_pnalloc(cf->pool, s.len);
-    if (s.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(s.data, "%V:redis", name);
-
-    shm_zone = ngx_shared_memory_add(cf, &s, 8 * ngx_pagesize,
-                                     &ngx_http_mj_redis_module);
-    if (shm_zone == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (shm_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate mj_zone \"%V\"", name);
-        return NGX_ERROR;
-    }
-
-    shm_zone->init = ngx_http_mj_redis_init_zone;
-    shm_zone->data = rd;
-
-    return NGX_OK;
+    return ngx_http_mj_redis_shared(cf, name, "redis",
+                                    sizeof(ngx_http_mj_redis_shm_t),
+                                    &rd->sh);
 }
 
 
@@ -1316,6 +1369,10 @@ ngx_http_mj_redis_ready_now(ngx_http_mj_redis_t *rd)
                   rd->outage ? "is back" : "connected");
 
     rd->outage = 0;
+
+    if (rd->on_ready) {
+        rd->on_ready(rd->on_ready_data);
+    }
 }
 
 
@@ -1643,10 +1700,28 @@ ngx_http_mj_redis_conf(ngx_http_mj_redis_t *rd)
 }
 
 
+void
+ngx_http_mj_redis_on_ready(ngx_http_mj_redis_t *rd, void (*handler)(void *),
+    void *data)
+{
+    rd->on_ready = handler;
+    rd->on_ready_data = data;
+}
+
+
 ngx_uint_t
 ngx_http_mj_redis_ready(ngx_http_mj_redis_t *rd)
 {
     return rd->state == NGX_HTTP_MJ_REDIS_READY && !rd->closing;
+}
+
+
+ngx_uint_t
+ngx_http_mj_redis_reachable(ngx_http_mj_redis_t *rd)
+{
+    /* a first command connects; one made while connecting waits for it */
+    return rd->state == NGX_HTTP_MJ_REDIS_IDLE
+           || (rd->ac && !rd->closing && !rd->broken);
 }
 
 

@@ -113,6 +113,7 @@ typedef struct {
     ngx_msec_t                 timeout;
     ngx_str_t                  password;    /* empty: no AUTH */
     ngx_flag_t                 fail_open;   /* fail=open */
+    ngx_flag_t                 poll_cluster; /* redis_poll_limit=cluster */
 } ngx_http_mj_redis_conf_t;
 
 
@@ -139,8 +140,19 @@ ngx_int_t ngx_http_mj_redis_eval(ngx_http_mj_redis_script_t *script,
 
 ngx_http_mj_redis_conf_t *ngx_http_mj_redis_conf(ngx_http_mj_redis_t *rd);
 
+/*
+ * At config time: "handler" runs in a worker each time its connection is
+ * ready (the handshake answered, after a start or an outage), after the
+ * replies that made it so.  It may issue commands.
+ */
+void ngx_http_mj_redis_on_ready(ngx_http_mj_redis_t *rd,
+    void (*handler)(void *data), void *data);
+
 /* is this worker's connection ready (handshake done) now? */
 ngx_uint_t ngx_http_mj_redis_ready(ngx_http_mj_redis_t *rd);
+
+/* would a command be sent now (ready, or connecting), not fail at once? */
+ngx_uint_t ngx_http_mj_redis_reachable(ngx_http_mj_redis_t *rd);
 
 char *ngx_http_mj_redis_strerror(ngx_int_t rc);
 
@@ -149,6 +161,14 @@ void ngx_http_mj_redis_stats(ngx_http_mj_redis_t *rd,
 
 /* the counters as a JSON object, NGX_HTTP_MJ_REDIS_STATS_JSON_MAX at most */
 u_char *ngx_http_mj_redis_stats_json(u_char *p, ngx_http_mj_redis_t *rd);
+
+/*
+ * At config time: "<zone>:<what>", a small shared zone of counters of
+ * "size" bytes, zeroed when new, kept over reloads; *ptr (a pointer to
+ * them) is set when it is mapped.
+ */
+ngx_int_t ngx_http_mj_redis_shared(ngx_conf_t *cf, ngx_str_t *zone,
+    char *what, size_t size, void *ptr);
 
 /* the Redis of an mj_zone by the zone's name, at config time; or NULL */
 ngx_http_mj_redis_t *ngx_http_mj_redis_find(ngx_conf_t *cf, ngx_str_t *zone);

@@ -10,6 +10,7 @@
  */
 
 #include "ngx_http_mj_module.h"
+#include "ngx_http_mj_store_redis.h"
 
 
 #define NGX_HTTP_MJ_USER_JSON_MAX   512
@@ -107,10 +108,16 @@ ngx_http_mj_status_json(u_char *p, ngx_http_mj_zone_t *z,
     p = ngx_sprintf(p, "{\"zones\":[{\"name\":\"%V\",\"size\":%uz,"
                     "\"capacity\":%ui,\"tasks\":%ui,\"finished\":%ui,"
                     "\"reserved\":%ui,\"evicted\":%ui,\"refused\":%ui,"
-                    "\"users\":%ui}],\"users\":[",
+                    "\"users\":%ui",
                     &z->shm_zone->shm.name, z->shm_zone->shm.size,
                     zs->max, zs->count, zs->finished, zs->reserved,
                     zs->evicted, zs->refused, zs->users_used);
+
+    if (z->rstore) {
+        p = ngx_http_mj_rstore_status_json(p, z);
+    }
+
+    p = ngx_sprintf(p, "}],\"users\":[");
 
     for (i = 0; i < n; i++) {
         su = &users[i];
@@ -200,6 +207,10 @@ ngx_http_mj_status_prometheus(u_char *p, ngx_http_mj_zone_t *z,
         name, zs->evicted, name, zs->refused, name, zs->users_used,
         name, zs->users_max);
 
+    if (z->rstore) {
+        p = ngx_http_mj_rstore_status_prometheus(p, z);
+    }
+
     /* each metric's HELP, TYPE and samples together, as the format asks */
     for (m = 0; m < sizeof(metrics) / sizeof(metrics[0]); m++) {
         p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n",
@@ -285,8 +296,9 @@ ngx_http_mj_status_handler(ngx_http_request_t *r)
     zs.users_max = z->sh->users_max;
     ngx_shmtx_unlock(&z->shpool->mutex);
 
-    size = 2048 + n * (prom ? NGX_HTTP_MJ_USER_PROM_MAX
-                            : NGX_HTTP_MJ_USER_JSON_MAX);
+    size = 2048 + NGX_HTTP_MJ_RSTORE_STATUS_MAX
+           + n * (prom ? NGX_HTTP_MJ_USER_PROM_MAX
+                       : NGX_HTTP_MJ_USER_JSON_MAX);
 
     p = ngx_pnalloc(r->pool, size);
     if (p == NULL) {

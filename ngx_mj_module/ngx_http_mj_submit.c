@@ -19,6 +19,11 @@
  * more before it is read.  ctx->task_id is set here only: the task a
  * request names, or the one its answer made.
  *
+ * A store shared through Redis may answer admit and answered later: the
+ * handler then waits (admit_done runs the phases again), and the filter
+ * holds the submit's answer until its task is recorded (commit_done sends
+ * it).
+ *
  * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
 
@@ -33,10 +38,23 @@ ngx_http_mj_admit_done(ngx_http_mj_admit_t *a)
 {
     ngx_http_request_t  *r = a->data;
 
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
     /* the store answered later: the handler takes it from here */
     r->main->count--;
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_mj_commit_done(ngx_http_mj_admit_t *a)
+{
+    /* the store recorded the task later: its answer goes out now */
+    ngx_http_mj_answer_resume(a->data);
 }
 
 
@@ -63,16 +81,22 @@ ngx_http_mj_admit_tids(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     }
 
     a->tids = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_http_mj_tid_t));
-    a->info = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_http_mj_task_info_t));
-    if (a->tids == NULL || a->info == NULL) {
+    a->ids = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_str_t));
+    a->info = ngx_pcalloc(r->pool,
+                          (n + 1) * sizeof(ngx_http_mj_task_info_t));
+    if (a->tids == NULL || a->ids == NULL || a->info == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     for (i = 0; i < n; i++) {
-        if (ngx_http_mj_store_tid(ctx->zone,
-                                  ids ? (u_char *) ids[i].data
-                                      : ctx->named.data,
-                                  ids ? ids[i].len : ctx->named.len,
+        if (ids) {
+            ngx_http_mj_span_str(&a->ids[i], &ids[i]);
+
+        } else {
+            a->ids[i] = ctx->named;
+        }
+
+        if (ngx_http_mj_store_tid(ctx->zone, a->ids[i].data, a->ids[i].len,
                                   &a->tids[i])
             != NGX_OK)
         {
@@ -131,6 +155,7 @@ ngx_http_mj_admit(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     a->owner = ctx->user->owner;
     a->place = (flags & NGX_HTTP_MJ_EP_SUBMIT) ? 1 : 0;
     a->log = r->connection->log;
+    a->pool = r->pool;
     a->done = ngx_http_mj_admit_done;
     a->data = r;
 
@@ -180,7 +205,8 @@ ngx_http_mj_admitted(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
                    : a->rc == NGX_DECLINED ? "not the user's"
                    : a->rc == NGX_BUSY ? "no room for a task"
                    : a->rc == NGX_ABORT ? "no room for the user"
-                   : "failed", a->ntids);
+                   : a->rc == NGX_HTTP_MJ_STORE_UNREACHABLE
+                   ? "redis unreachable" : "failed", a->ntids);
 
     switch (a->rc) {
 
@@ -193,6 +219,12 @@ ngx_http_mj_admitted(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
         return ngx_http_mj_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                                 NGX_HTTP_MJ_CODE_FAILURE,
                                 "the gateway cannot count more users");
+
+    case NGX_HTTP_MJ_STORE_UNREACHABLE:
+        return ngx_http_mj_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                NGX_HTTP_MJ_CODE_FAILURE,
+                                "the gateway cannot record tasks now; "
+                                "try again later");
 
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -265,6 +297,7 @@ ngx_int_t
 ngx_http_mj_submit_answered(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     long code, mj_span_t *result)
 {
+    ngx_int_t             rc;
     ngx_str_t             id;
     ngx_http_mj_tid_t     tid;
     ngx_http_mj_admit_t  *a;
@@ -288,16 +321,17 @@ ngx_http_mj_submit_answered(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     }
 
     ctx->task_id = id;
+    a->done = ngx_http_mj_commit_done;
 
     /* nothing is charged for a modal step until it is confirmed */
-    (void) ngx_http_mj_store_commit(a, &tid, ctx->ukey->ident,
-                                    a->limits.action,
-                                    code == NGX_HTTP_MJ_UP_MODAL
-                                    ? NGX_HTTP_MJ_ST_MODAL
-                                    : NGX_HTTP_MJ_ST_UNKNOWN,
-                                    code == NGX_HTTP_MJ_UP_MODAL);
+    rc = ngx_http_mj_store_commit(a, &tid, &id, ctx->ukey->ident,
+                                  a->limits.action,
+                                  code == NGX_HTTP_MJ_UP_MODAL
+                                  ? NGX_HTTP_MJ_ST_MODAL
+                                  : NGX_HTTP_MJ_ST_UNKNOWN,
+                                  code == NGX_HTTP_MJ_UP_MODAL);
 
-    return NGX_OK;
+    return rc == NGX_AGAIN ? NGX_AGAIN : NGX_OK;
 }
 
 

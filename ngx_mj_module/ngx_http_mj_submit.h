@@ -26,8 +26,9 @@ ngx_int_t ngx_http_mj_admit_peek(ngx_http_request_t *r,
 
 /*
  * A submit's answer, read: with a task (code 1, 21, 22: "result" is its
- * id), record it; without, give back what was held.  NGX_OK, or NGX_ERROR
- * when "result" is no task id.
+ * id), record it; without, give back what was held.  NGX_OK, NGX_ERROR
+ * when "result" is no task id, or NGX_AGAIN: the store records it later,
+ * and the answer waits for ngx_http_mj_answer_resume() (filter.c).
  */
 ngx_int_t ngx_http_mj_submit_answered(ngx_http_request_t *r,
     ngx_http_mj_ctx_t *ctx, long code, mj_span_t *result);

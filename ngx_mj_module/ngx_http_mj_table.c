@@ -45,3 +45,31 @@ ngx_http_mj_table_delete(ngx_http_mj_table_t *t, ngx_uint_t i)
 
     ngx_memzero(ngx_http_mj_table_rec(t, i), t->size);
 }
+
+
+/*
+ * Up to "max" used records (the uint64_t at "used" is not 0) of a table of
+ * "n" records of "size" bytes, from slot *cursor on, into "buf"; *cursor
+ * moves past them.  How many were copied.
+ */
+ngx_uint_t
+ngx_http_mj_table_copy(u_char *slots, ngx_uint_t n, size_t size, size_t used,
+    ngx_uint_t *cursor, u_char *buf, ngx_uint_t max)
+{
+    u_char      *rec;
+    ngx_uint_t   i, k;
+
+    k = 0;
+
+    for (i = *cursor; i < n && k < max; i++) {
+        rec = slots + i * size;
+
+        if (*(uint64_t *) (rec + used)) {
+            ngx_memcpy(buf + k++ * size, rec, size);
+        }
+    }
+
+    *cursor = i;
+
+    return k;
+}

@@ -21,6 +21,7 @@
 #include <openssl/rand.h>
 
 #include "ngx_http_mj_module.h"
+#include "ngx_http_mj_store_redis.h"
 
 
 static ngx_int_t ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data);
@@ -345,7 +346,8 @@ ngx_http_mj_set_status_locked(ngx_http_mj_zone_sh_t *sh,
 /*
  * The tasks a request names, and the ownership rule: a task counts if it
  * is the user's; of a list, the user's made with the same upstream key as
- * the first of them.  Returns whether anything counts.
+ * the first of them.  Returns whether anything counts.  A task Redis told
+ * of is taken as told; the tasks the zone lacks are counted in a->missing.
  */
 static ngx_uint_t
 ngx_http_mj_lookup_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_admit_t *a)
@@ -356,23 +358,30 @@ ngx_http_mj_lookup_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_admit_t *a)
 
     kept = 0;
     first = NULL;
+    a->missing = 0;
 
     for (i = 0; i < a->ntids; i++) {
         info = &a->info[i];
-        t = ngx_http_mj_find_locked(sh, &a->tids[i]);
 
-        ngx_memzero(info, sizeof(ngx_http_mj_task_info_t));
+        if (!info->remote) {
+            t = ngx_http_mj_find_locked(sh, &a->tids[i]);
 
-        if (t == NULL) {
-            continue;
+            ngx_memzero(info, sizeof(ngx_http_mj_task_info_t));
+
+            if (t == NULL) {
+                a->missing++;
+                continue;
+            }
+
+            info->owner = t->owner;
+            info->ukey = t->ukey;
+            info->action = t->action;
+            info->status = t->status;
         }
 
-        info->owner = t->owner;
-        info->ukey = t->ukey;
-        info->action = t->action;
-        info->status = t->status;
-
-        if (t->owner != a->owner || (first && first->ukey != t->ukey)) {
+        if (info->owner != a->owner
+            || (first && first->ukey != info->ukey))
+        {
             continue;
         }
 
@@ -410,17 +419,24 @@ ngx_http_mj_place_locked(ngx_http_mj_zone_t *z, ngx_log_t *log,
 }
 
 
-/* an admitted submit holds a place and one of its user's submits in flight */
+/*
+ * An admitted submit holds a place and one of its user's submits in
+ * flight (once: a verdict reached after the place was taken comes back
+ * for the rest).
+ */
 static void
 ngx_http_mj_admit_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_admit_t *a,
     ngx_http_mj_counters_t *u)
 {
-    sh->reserved++;
-    a->reserved = 1;
+    if (!a->reserved) {
+        sh->reserved++;
+        a->reserved = 1;
+    }
+
     a->charged = a->limits.charged;
     a->charge_day = a->limits.day;
 
-    if (u) {
+    if (u && !a->inflight) {
         u->inflight++;
         a->inflight = 1;
     }
@@ -432,11 +448,37 @@ ngx_http_mj_admit_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_admit_t *a,
 }
 
 
+/* an admitted submit's place; NGX_BUSY: none, and nothing stays charged */
+static ngx_int_t
+ngx_http_mj_claim_locked(ngx_http_mj_zone_t *z, ngx_http_mj_admit_t *a,
+    ngx_http_mj_counters_t *u, ngx_uint_t *logit)
+{
+    ngx_http_mj_verdict_t  *v;
+
+    v = &a->limits;
+
+    if (ngx_http_mj_place_locked(z, a->log, logit) == NGX_OK) {
+        ngx_http_mj_admit_locked(z->sh, a, u);
+        return NGX_OK;
+    }
+
+    /* no room for its task: nothing charged */
+    if (u) {
+        u->quota_used -= ngx_min(u->quota_used, v->charged);
+        u->submits--;
+    }
+
+    v->charged = 0;
+
+    return NGX_BUSY;
+}
+
+
 ngx_int_t
-ngx_http_mj_store_admit(ngx_http_mj_admit_t *a)
+ngx_http_mj_zone_admit(ngx_http_mj_admit_t *a)
 {
     ngx_int_t                rc;
-    ngx_uint_t               logit, nolog;
+    ngx_uint_t               logit, nolog, found;
     ngx_http_mj_zone_t      *z;
     ngx_http_mj_verdict_t   *v;
     ngx_http_mj_counters_t  *u;
@@ -449,7 +491,15 @@ ngx_http_mj_store_admit(ngx_http_mj_admit_t *a)
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
-    if (!ngx_http_mj_lookup_locked(z->sh, a)) {
+    found = ngx_http_mj_lookup_locked(z->sh, a);
+
+    if (a->resolve && a->missing) {
+        /* Redis is asked for them first: nothing counts yet */
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    if (!found) {
         /* not the user's: the request counts against its rate only */
         rc = NGX_DECLINED;
         v->mode = NGX_HTTP_MJ_LIMIT_RATE;
@@ -460,13 +510,15 @@ ngx_http_mj_store_admit(ngx_http_mj_admit_t *a)
         v->action = a->info[0].action;
     }
 
-    u = ngx_http_mj_ustat_locked(z->sh, a->owner,
-                                 v->mode != NGX_HTTP_MJ_LIMIT_PEEK);
+    u = a->deferred ? NULL
+                    : ngx_http_mj_ustat_locked(z->sh, a->owner,
+                                               v->mode
+                                               != NGX_HTTP_MJ_LIMIT_PEEK);
 
     if (u) {
         ngx_http_mj_limit_apply(u, v);
 
-    } else if (v->mode != NGX_HTTP_MJ_LIMIT_PEEK) {
+    } else if (v->mode != NGX_HTTP_MJ_LIMIT_PEEK && !a->deferred) {
         /* a peek finds an empty bucket: the full check comes after */
         nolog = (z->sh->users_logged == v->now);
         z->sh->users_logged = v->now;
@@ -478,19 +530,7 @@ ngx_http_mj_store_admit(ngx_http_mj_admit_t *a)
     }
 
     if (rc == NGX_OK && a->place && v->reject == NGX_HTTP_MJ_REJ_N) {
-        if (ngx_http_mj_place_locked(z, a->log, &logit) == NGX_OK) {
-            ngx_http_mj_admit_locked(z->sh, a, u);
-
-        } else {
-            /* no room for its task: nothing charged */
-            if (u) {
-                u->quota_used -= ngx_min(u->quota_used, v->charged);
-                u->submits--;
-            }
-
-            v->charged = 0;
-            rc = NGX_BUSY;
-        }
+        rc = ngx_http_mj_claim_locked(z, a, u, &logit);
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);
@@ -543,7 +583,7 @@ ngx_http_mj_settle_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_admit_t *a,
 
 
 ngx_int_t
-ngx_http_mj_store_commit(ngx_http_mj_admit_t *a, ngx_http_mj_tid_t *tid,
+ngx_http_mj_zone_commit(ngx_http_mj_admit_t *a, ngx_http_mj_tid_t *tid,
     uint32_t ukey, ngx_uint_t action, ngx_uint_t status, ngx_uint_t refund)
 {
     ngx_int_t            rc;
@@ -604,7 +644,7 @@ ngx_http_mj_store_commit(ngx_http_mj_admit_t *a, ngx_http_mj_tid_t *tid,
 
 
 void
-ngx_http_mj_store_release(ngx_http_mj_admit_t *a, ngx_uint_t refund)
+ngx_http_mj_zone_release(ngx_http_mj_admit_t *a, ngx_uint_t refund)
 {
     ngx_http_mj_zone_t  *z;
 
@@ -621,7 +661,7 @@ ngx_http_mj_store_release(ngx_http_mj_admit_t *a, ngx_uint_t refund)
 
 
 void
-ngx_http_mj_store_status(ngx_http_mj_store_t *store, ngx_http_mj_tid_t *tid,
+ngx_http_mj_zone_status(ngx_http_mj_store_t *store, ngx_http_mj_tid_t *tid,
     ngx_uint_t status)
 {
     ngx_http_mj_task_t  *t;
@@ -639,7 +679,7 @@ ngx_http_mj_store_status(ngx_http_mj_store_t *store, ngx_http_mj_tid_t *tid,
 
 
 void
-ngx_http_mj_store_list(ngx_http_mj_store_t *store, uint64_t owner,
+ngx_http_mj_zone_list(ngx_http_mj_store_t *store, uint64_t owner,
     ngx_http_mj_tid_t *tids, ngx_uint_t *status, ngx_uint_t n,
     ngx_http_mj_task_info_t *info)
 {
@@ -657,18 +697,137 @@ ngx_http_mj_store_list(ngx_http_mj_store_t *store, uint64_t owner,
             continue;
         }
 
-        if (status[i] != NGX_HTTP_MJ_ST_UNKNOWN) {
-            ngx_http_mj_set_status_locked(store->sh, t, status[i]);
-        }
-
+        /* the status before this answer: what a store behind the zone
+         * may have to be told */
         info[i].owner = t->owner;
         info[i].ukey = t->ukey;
         info[i].action = t->action;
         info[i].status = t->status;
         info[i].kept = 1;
+
+        if (status[i] != NGX_HTTP_MJ_ST_UNKNOWN) {
+            ngx_http_mj_set_status_locked(store->sh, t, status[i]);
+        }
     }
 
     ngx_shmtx_unlock(&store->shpool->mutex);
+}
+
+
+/*
+ * The verdict on a request the zone admitted with a->deferred, reached
+ * behind it (Redis): counted on the user's counters ("used": the day's
+ * units as Redis counts them, or -1).  With "local", Redis could not be
+ * asked (fail=open): the verdict is reached here, on the node's counters.
+ * A refused submit gives its place back.  NGX_OK, or NGX_ABORT (no room
+ * for the user's counters, and limits to keep: the place goes back too).
+ */
+ngx_int_t
+ngx_http_mj_zone_verdict(ngx_http_mj_admit_t *a, ngx_uint_t local,
+    ngx_int_t used)
+{
+    ngx_int_t                rc;
+    ngx_http_mj_zone_t      *z;
+    ngx_http_mj_verdict_t   *v;
+    ngx_http_mj_counters_t  *u;
+
+    z = a->store;
+    v = &a->limits;
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    u = ngx_http_mj_ustat_locked(z->sh, a->owner, 1);
+
+    if (u == NULL) {
+        rc = (local && ngx_http_mj_limit_counted(v)) ? NGX_ABORT : NGX_OK;
+
+    } else if (local) {
+        ngx_http_mj_limit_apply(u, v);
+
+    } else {
+        ngx_http_mj_limit_count(u, v);
+
+        if (used >= 0) {
+            u->day = v->day;
+            u->quota_used = (uint32_t) used;
+        }
+    }
+
+    if (a->reserved) {
+        if (rc != NGX_OK || v->reject != NGX_HTTP_MJ_REJ_N) {
+            ngx_http_mj_settle_locked(z->sh, a, 0);
+
+        } else {
+            /* what it holds now: the units charged, one more in flight */
+            ngx_http_mj_admit_locked(z->sh, a, u);
+        }
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * Tasks Redis told of, kept in the zone: an owner never changes, so they
+ * are not asked for again.  A full zone makes room as for a submit; a task
+ * that finds none is not kept, and is asked for again next time.
+ */
+void
+ngx_http_mj_zone_cache(ngx_http_mj_zone_t *z, ngx_http_mj_task_t *recs,
+    ngx_uint_t n, ngx_log_t *log)
+{
+    ngx_uint_t              i;
+    ngx_http_mj_zone_sh_t  *sh;
+
+    sh = z->sh;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    for (i = 0; i < n; i++) {
+        if (sh->count + sh->reserved >= sh->max && !ngx_http_mj_evict(z, log))
+        {
+            break;
+        }
+
+        (void) ngx_http_mj_insert_locked(sh, &recs[i]);
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+/*
+ * Up to "max" records of the zone's tasks (or, "users", of its users'
+ * counters) from slot *cursor on, copied into "buf" under the lock, for
+ * work done without it; *cursor moves past them.  How many were copied.
+ */
+ngx_uint_t
+ngx_http_mj_zone_copy(ngx_http_mj_zone_t *z, ngx_uint_t users,
+    ngx_uint_t *cursor, void *buf, ngx_uint_t max)
+{
+    ngx_uint_t              n;
+    ngx_http_mj_zone_sh_t  *sh;
+
+    sh = z->sh;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    n = users ? ngx_http_mj_table_copy((u_char *) sh->users, sh->nusers,
+                                       sizeof(ngx_http_mj_counters_t),
+                                       offsetof(ngx_http_mj_counters_t,
+                                                owner),
+                                       cursor, buf, max)
+              : ngx_http_mj_table_copy((u_char *) sh->tasks, sh->nslots,
+                                       sizeof(ngx_http_mj_task_t),
+                                       offsetof(ngx_http_mj_task_t, owner),
+                                       cursor, buf, max);
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return n;
 }
 
 
@@ -1094,7 +1253,9 @@ ngx_http_mj_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_mj_redis_zone_done(cf, z, &name) != NGX_OK) {
+    if (ngx_http_mj_redis_zone_done(cf, z, &name) != NGX_OK
+        || ngx_http_mj_rstore_conf(cf, z, &name) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

@@ -85,7 +85,7 @@ typedef struct {
 } ngx_http_mj_zone_sh_t;
 
 
-/* the store: a zone (and, later, what else it keeps its state in) */
+/* the store: a zone, and Redis behind it when it has redis= */
 struct ngx_http_mj_store_s {
     ngx_http_mj_zone_sh_t     *sh;
     ngx_slab_pool_t           *shpool;
@@ -96,6 +96,7 @@ struct ngx_http_mj_store_s {
     ngx_uint_t                 users;       /* user slots asked for */
     ngx_event_t                timer;
     struct ngx_http_mj_redis_s *redis;      /* NULL: no redis= */
+    struct ngx_http_mj_rstore_s *rstore;    /* the store behind it */
 };
 
 typedef struct ngx_http_mj_store_s  ngx_http_mj_zone_t;
@@ -113,6 +114,26 @@ ngx_int_t ngx_http_mj_redis_zone_done(ngx_conf_t *cf, ngx_http_mj_zone_t *z,
 
 ngx_int_t ngx_http_mj_insert_locked(ngx_http_mj_zone_sh_t *sh,
     ngx_http_mj_task_t *rec);
+
+/* the store's calls (ngx_http_mj_store.h), as the zone alone makes them */
+ngx_int_t ngx_http_mj_zone_admit(ngx_http_mj_admit_t *a);
+ngx_int_t ngx_http_mj_zone_commit(ngx_http_mj_admit_t *a,
+    ngx_http_mj_tid_t *tid, uint32_t ukey, ngx_uint_t action,
+    ngx_uint_t status, ngx_uint_t refund);
+void ngx_http_mj_zone_release(ngx_http_mj_admit_t *a, ngx_uint_t refund);
+void ngx_http_mj_zone_status(ngx_http_mj_store_t *store,
+    ngx_http_mj_tid_t *tid, ngx_uint_t status);
+void ngx_http_mj_zone_list(ngx_http_mj_store_t *store, uint64_t owner,
+    ngx_http_mj_tid_t *tids, ngx_uint_t *status, ngx_uint_t n,
+    ngx_http_mj_task_info_t *info);
+
+/* ... and what a store behind the zone (Redis) asks of it */
+ngx_int_t ngx_http_mj_zone_verdict(ngx_http_mj_admit_t *a, ngx_uint_t local,
+    ngx_int_t used);
+void ngx_http_mj_zone_cache(ngx_http_mj_zone_t *z, ngx_http_mj_task_t *recs,
+    ngx_uint_t n, ngx_log_t *log);
+ngx_uint_t ngx_http_mj_zone_copy(ngx_http_mj_zone_t *z, ngx_uint_t users,
+    ngx_uint_t *cursor, void *buf, ngx_uint_t max);
 
 /* ngx_http_mj_ustat.c: a user's counters, made on first use; NULL: full */
 ngx_http_mj_counters_t *ngx_http_mj_ustat_locked(ngx_http_mj_zone_sh_t *sh,
@@ -143,5 +164,7 @@ typedef struct {
 } ngx_http_mj_table_t;
 
 void ngx_http_mj_table_delete(ngx_http_mj_table_t *t, ngx_uint_t i);
+ngx_uint_t ngx_http_mj_table_copy(u_char *slots, ngx_uint_t n, size_t size,
+    size_t used, ngx_uint_t *cursor, u_char *buf, ngx_uint_t max);
 
 #endif /* NGX_HTTP_MJ_ZONE_H */

@@ -2,11 +2,19 @@
 # The demo gateway: nginx with ngx_mj on 127.0.0.1:$MJ_DEMO_PORT in front of
 # the project's simulated Midjourney upstream, with two demo users.  Runs in
 # the foreground; Ctrl-C stops both.  Works offline.
+#
+# MJ_DEMO_NODES=2 ("make run NODES=2"): two gateway nodes, the second on
+# $MJ_DEMO_PORT2, sharing a redis-server of the demo's own on
+# $MJ_DEMO_REDIS_PORT (mj_zone ... redis=): a task submitted on one node
+# is fetched on the other.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 port=${MJ_DEMO_PORT:-8080}
 sim_port=${MJ_DEMO_SIM_PORT:-8081}
+port2=${MJ_DEMO_PORT2:-8082}
+redis_port=${MJ_DEMO_REDIS_PORT:-8379}
+nodes=${MJ_DEMO_NODES:-1}
 dir=${MJ_DEMO_DIR:-/tmp/ngx_mj-demo}
 nginx=${NGINX:-/usr/sbin/nginx}
 module="$root/build/ngx_http_mj_module.so"
@@ -15,10 +23,17 @@ alice="mj-demo-alice-key"
 bob="mj-demo-bob-key"
 
 [ -f "$module" ] || { echo "build first: make" >&2; exit 1; }
+case $nodes in
+1) zone_args="" ;;
+2) command -v redis-server >/dev/null \
+       || { echo "NODES=2 needs redis-server: make deps" >&2; exit 1; }
+   zone_args="redis=127.0.0.1:$redis_port" ;;
+*) echo "NODES is 1 or 2" >&2; exit 1 ;;
+esac
 
 rm -rf "$dir"
-mkdir -p "$dir/conf" "$dir/logs"
-chmod 755 "$dir"
+mkdir -p "$dir/conf" "$dir/logs" "$dir/b/conf" "$dir/b/logs" "$dir/redis"
+chmod 755 "$dir" "$dir/b"
 
 sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 
@@ -30,18 +45,20 @@ USERS
 
 (umask 077; printf 'sim %s upstream=mjsim\n' "$upkey" > "$dir/conf/upstream-keys")
 
-cat > "$dir/conf/nginx.conf" <<CONF
+# node_conf PREFIX PORT: a gateway node, its config in PREFIX/conf
+node_conf() {
+cat > "$1/conf/nginx.conf" <<CONF
 load_module $module;
 worker_processes 2;
-error_log $dir/logs/error.log info;
-pid $dir/logs/nginx.pid;
+error_log $1/logs/error.log info;
+pid $1/logs/nginx.pid;
 events { worker_connections 256; }
 http {
-    access_log $dir/logs/access.log;
+    access_log $1/logs/access.log;
     log_format mj '\$remote_addr \$mj_user \$mj_action \$mj_task_id "\$request" \$status';
     mj_users $dir/conf/users;
     mj_upstream_keys $dir/conf/upstream-keys;
-    mj_zone zone=mj:16m state=$dir/state/mj.state;
+    mj_zone zone=mj:16m state=$1/state/mj.state $zone_args;
 
     upstream mjsim {
         server 127.0.0.1:$sim_port;
@@ -49,8 +66,8 @@ http {
     }
 
     server {
-        listen 127.0.0.1:$port;
-        access_log $dir/logs/mj.log mj;
+        listen 127.0.0.1:$2;
+        access_log $1/logs/mj.log mj;
 
         location /mj/ {
             mj_gateway zone=mj;
@@ -63,13 +80,28 @@ http {
         location /images/ {
             proxy_pass http://mjsim;
         }
+
+        # the zone's counters (and its Redis): for this machine only
+        location = /mj-status {
+            mj_status zone=mj;
+            allow 127.0.0.1;
+            deny all;
+        }
     }
 }
 CONF
+}
+
+node_conf "$dir" "$port"
+[ "$nodes" = 2 ] && node_conf "$dir/b" "$port2"
 
 cleanup() {
-    [ -f "$dir/logs/nginx.pid" ] && kill "$(cat "$dir/logs/nginx.pid")" 2>/dev/null || true
+    local p
+    for p in "$dir/logs/nginx.pid" "$dir/b/logs/nginx.pid"; do
+        [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null || true
+    done
     [ -n "${sim_pid:-}" ] && kill "$sim_pid" 2>/dev/null || true
+    [ -n "${redis_pid:-}" ] && kill "$redis_pid" 2>/dev/null || true
     wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -89,7 +121,14 @@ until grep -q "listening" "$dir/logs/sim.log" 2>/dev/null; do
     sleep 0.05
 done
 
+if [ "$nodes" = 2 ]; then
+    redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$dir/redis" \
+        --save "" --appendonly no --daemonize no > "$dir/logs/redis.log" 2>&1 &
+    redis_pid=$!
+fi
+
 "$nginx" -p "$dir" -c "$dir/conf/nginx.conf" -g 'daemon on;'
+[ "$nodes" = 2 ] && "$nginx" -p "$dir/b" -c "$dir/b/conf/nginx.conf" -g 'daemon on;'
 
 base="http://127.0.0.1:$port"
 id=""
@@ -102,6 +141,27 @@ while [ "$SECONDS" -lt "$deadline" ]; do
     sleep 0.05
 done
 [ -n "$id" ] || { echo "the gateway did not answer: $out" >&2; exit 1; }
+
+if [ "$nodes" = 2 ]; then
+    base2="http://127.0.0.1:$port2"
+    cat <<TXT
+ngx_mj demo: two gateway nodes sharing Redis, A on $base and B on $base2
+(Redis on 127.0.0.1:$redis_port, simulated upstream on 127.0.0.1:$sim_port)
+users: alice (key $alice), bob (key $bob); configs and logs in $dir (B: $dir/b)
+
+Submit a prompt as alice on node A:
+curl -s -H 'Authorization: Bearer $alice' -d '{"prompt":"a red fox in snow"}' $base/mj/submit/imagine
+Fetch on node B the task alice submitted on node A at start-up:
+curl -s -H 'Authorization: Bearer $alice' $base2/mj/task/$id/fetch
+Bob asks node B for alice's task: not found, as if it did not exist:
+curl -s -H 'Authorization: Bearer $bob' $base2/mj/task/$id/fetch
+Node B's counters, its Redis connection among them:
+curl -s $base2/mj-status
+ready; Ctrl-C stops the gateways, Redis and the simulated upstream
+TXT
+    wait "$sim_pid"
+    exit 0
+fi
 
 cat <<TXT
 ngx_mj demo gateway on $base (simulated upstream on 127.0.0.1:$sim_port)

@@ -19,6 +19,7 @@ use warnings;
 
 use File::Temp ();
 use HTTP::Tiny;
+use IO::Select;
 use IO::Socket::INET;
 use Time::HiRes ();
 use MJSim ();
@@ -275,6 +276,36 @@ sub request {
     $opt{content} = $body if defined $body;
     return HTTP::Tiny->new(timeout => 10, keep_alive => 0)
         ->request($method, $self->url . $path, \%opt);
+}
+
+# a request on a socket of its own, to be read later (read_raw): for
+# requests that wait, and clients that hang up
+sub send_raw {
+    my ($self, $method, $path, $headers, $body) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $self->{port}) or die $!;
+    $s->autoflush(1);
+    my $h = join '', map { "$_: $headers->{$_}\r\n" } sort keys %{ $headers || {} };
+    my $len = defined $body ? "Content-Length: " . length($body) . "\r\n" : '';
+    print {$s} "$method $path HTTP/1.0\r\nHost: localhost\r\n$h$len\r\n"
+               . ($body // '');
+    return $s;
+}
+
+# what came on such a socket within $timeout seconds: (status, body)
+sub read_raw {
+    my ($s, $timeout) = @_;
+    my $sel = IO::Select->new($s);
+    my $buf = '';
+    my $deadline = Time::HiRes::time() + $timeout;
+    while (Time::HiRes::time() < $deadline) {
+        last unless $sel->can_read($deadline - Time::HiRes::time());
+        my $n = sysread($s, $buf, 65536, length $buf);
+        last unless $n;
+    }
+    my ($status) = $buf =~ m{^HTTP/1\.[01] (\d+)};
+    my ($body) = $buf =~ m{\r\n\r\n(.*)}s;
+    return ($status // 0, $body // '');
 }
 
 sub get  { my $s = shift; $s->request('GET', @_) }
