@@ -91,7 +91,7 @@ my $before = inode();
 ok MJNginx::wait_until(sub { inode() != $before }, 10),
    'a snapshot is written while it is in flight';
 
-my @pids = ($ng->pid, $ng->workers);
+my @pids = ($ng->pid, $ng->children);
 kill 'KILL', @pids;
 MJNginx::wait_until(sub { !grep { kill 0, $_ } @pids }, 10);
 unlink "$ng->{dir}/logs/nginx.pid";
