@@ -3,9 +3,12 @@
  * reader.
  *
  * A journal file is records and nothing else, appended by every worker.
- * A record is a 16-byte head (the CRC-32 of the rest of the record, a
+ * A record is a 16-byte head (a 32-bit check of the rest of the record, a
  * magic byte, its type, its length, its sequence number) and a payload
- * whose size its type fixes.  The sequence numbers come from the zone, in
+ * whose size its type fixes.  The check is no CRC but a hash taken 8
+ * bytes a step (mj_journal_sum()): it only has to tell a whole record from
+ * a torn or damaged one, and a byte-wise CRC of each record would cost
+ * more than all the rest of a submit's journaling.  The sequence numbers come from the zone, in
  * the order the zone changed; the writes may land in another order, so a
  * reader sorts them.
  *
@@ -37,7 +40,7 @@
 
 
 typedef struct {
-    uint32_t                   crc;       /* of the rest of the record */
+    uint32_t                   sum;       /* of the rest of the record */
     uint8_t                    magic;
     uint8_t                    type;
     uint16_t                   len;       /* of the whole record */
@@ -49,7 +52,6 @@ typedef struct {
     /* set by the caller */
     const unsigned char       *p;         /* the whole file */
     size_t                     len;
-    uint32_t                 (*crc)(const unsigned char *p, size_t n);
     size_t                     size[MJ_JOURNAL_TYPES];  /* payloads; 0:
                                                            no such type */
     /* a record; its payload may be unaligned */
@@ -70,15 +72,17 @@ void mj_journal_read(mj_journal_reader_t *rd);
 
 /*
  * A record of "type" with this payload and sequence number at "out"
- * (sizeof(mj_journal_head_t) + n bytes).  The CRC is left for
+ * (sizeof(mj_journal_head_t) + n bytes).  Its check is left for
  * mj_journal_seal(), so that a writer can build records under a lock and
  * seal them after.
  */
 size_t mj_journal_record(unsigned char *out, unsigned type, uint64_t seq,
     const void *payload, size_t n);
 
-/* the CRCs of the records in buf (as mj_journal_record() made them) */
-void mj_journal_seal(unsigned char *buf, size_t len,
-    uint32_t (*crc)(const unsigned char *p, size_t n));
+/* the checks of the records in buf (as mj_journal_record() made them) */
+void mj_journal_seal(unsigned char *buf, size_t len);
+
+/* the check of n bytes */
+uint32_t mj_journal_sum(const unsigned char *p, size_t n);
 
 #endif /* MJ_JOURNAL_PARSE_H */

@@ -28,10 +28,6 @@ typedef struct {
 } mj_state_v2_block_t;
 
 
-#define mj_state_head_crc(rd, h)                                             \
-    (rd)->crc((const unsigned char *) (h), offsetof(mj_state_head_t, crc))
-
-
 void
 mj_state_head_seal(mj_state_head_t *head, size_t task_size,
     size_t user_size, uint32_t (*crc)(const unsigned char *p, size_t n))
@@ -65,7 +61,20 @@ mj_state_block_seal(unsigned char *b, uint32_t kind, uint32_t index,
 }
 
 
-/* a sound head of this version and these record sizes */
+int
+mj_state_head_valid(const mj_state_head_t *h, size_t task_size,
+    size_t user_size, uint32_t (*crc)(const unsigned char *p, size_t n))
+{
+    return memcmp(h->magic, MJ_STATE_MAGIC, 8) == 0
+           && h->version == MJ_STATE_VERSION
+           && h->crc == crc((const unsigned char *) h,
+                            offsetof(mj_state_head_t, crc))
+           && h->task_size == task_size
+           && h->user_size == user_size;
+}
+
+
+/* a sound head at "off" */
 static int
 mj_state_head_ok(mj_state_reader_t *rd, off_t off, mj_state_head_t *h)
 {
@@ -75,11 +84,7 @@ mj_state_head_ok(mj_state_reader_t *rd, off_t off, mj_state_head_t *h)
         return 0;
     }
 
-    return memcmp(h->magic, MJ_STATE_MAGIC, 8) == 0
-           && h->version == MJ_STATE_VERSION
-           && h->crc == mj_state_head_crc(rd, h)
-           && h->task_size == rd->task_size
-           && h->user_size == rd->user_size;
+    return mj_state_head_valid(h, rd->task_size, rd->user_size, rd->crc);
 }
 
 

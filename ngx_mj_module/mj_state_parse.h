@@ -120,6 +120,10 @@ typedef struct {
  */
 int mj_state_read(mj_state_reader_t *rd);
 
+/* 1 if "h" is a sound head of this version and these record sizes */
+int mj_state_head_valid(const mj_state_head_t *h, size_t task_size,
+    size_t user_size, uint32_t (*crc)(const unsigned char *p, size_t n));
+
 /* a head of these record sizes, its CRC set (the caller fills the rest) */
 void mj_state_head_seal(mj_state_head_t *head, size_t task_size,
     size_t user_size, uint32_t (*crc)(const unsigned char *p, size_t n));

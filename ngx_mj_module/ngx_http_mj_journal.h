@@ -38,7 +38,7 @@ typedef struct {
     (b)->p = (b)->room; (b)->len = 0; (b)->cap = NGX_HTTP_MJ_JROOM
 
 
-/* CRC-32, as nginx computes it: the journal's and the state file's */
+/* CRC-32, as nginx computes it: the state file's blocks */
 uint32_t ngx_http_mj_crc(const unsigned char *p, size_t n);
 
 /* under the lock: a task record (MJ_JOURNAL_COMMIT, _STATUS), a user's */

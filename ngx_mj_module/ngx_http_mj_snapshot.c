@@ -23,6 +23,7 @@
  */
 
 #include <signal.h>
+#include <sys/file.h>
 
 #include "ngx_http_mj_module.h"
 #include "mj_state_parse.h"
@@ -79,6 +80,7 @@ ngx_http_mj_snapshot_begin(ngx_http_mj_snap_t *s)
     }
 
     sh->snap_pid = ngx_pid;
+    sh->carried = 0;
 
     /* from here on every change goes to the next journal */
     s->head.gen = ++sh->jgen;
@@ -236,6 +238,76 @@ ngx_http_mj_snapshot_table(ngx_http_mj_snap_t *s, ngx_http_mj_snap_table_t *t)
 }
 
 
+/*
+ * The file in its place, unless a newer snapshot is there: after a reload
+ * that resized the zone the old cycle's manager may finish one of the old
+ * zone while the new one writes its own.  Under a lock on the folder, so
+ * that the look and the rename are one step for other writers.
+ */
+static ngx_int_t
+ngx_http_mj_snapshot_rename(ngx_http_mj_snap_t *s)
+{
+    ngx_fd_t          dir, fd;
+    ngx_int_t         rc;
+    mj_state_head_t   h;
+
+    dir = ngx_open_file(s->z->state_dir.data, NGX_FILE_RDONLY, NGX_FILE_OPEN,
+                        0);
+    if (dir == NGX_INVALID_FILE || flock(dir, LOCK_EX) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, s->log, ngx_errno,
+                      "mj_zone \"%V\": locking the folder \"%V\" failed",
+                      &s->z->shm_zone->shm.name, &s->z->state_dir);
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    fd = ngx_open_file(s->z->state.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd != NGX_INVALID_FILE) {
+        if (pread(fd, &h, sizeof(h), 0) == (ssize_t) sizeof(h)
+            && mj_state_head_valid(&h, sizeof(ngx_http_mj_task_t),
+                                   sizeof(ngx_http_mj_counters_t),
+                                   ngx_http_mj_crc)
+            && h.gen > s->head.gen)
+        {
+            ngx_log_error(NGX_LOG_NOTICE, s->log, 0,
+                          "mj_zone \"%V\": a newer snapshot is in place: "
+                          "this one goes", &s->z->shm_zone->shm.name);
+            (void) ngx_close_file(fd);
+            rc = NGX_DECLINED;
+            goto done;
+        }
+
+        (void) ngx_close_file(fd);
+    }
+
+    if (ngx_rename_file(s->tmp, s->z->state.data) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, s->log, ngx_errno,
+                      ngx_rename_file_n " \"%s\" to \"%V\" failed",
+                      s->tmp, &s->z->state);
+        rc = NGX_DECLINED;
+        goto done;
+    }
+
+    /* the new name on disk before the journals it replaces go */
+    if (fsync(dir) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, s->log, ngx_errno,
+                      "mj_zone \"%V\": fsync() of the folder \"%V\" failed",
+                      &s->z->shm_zone->shm.name, &s->z->state_dir);
+    }
+
+    rc = NGX_OK;
+
+done:
+
+    if (dir != NGX_INVALID_FILE) {
+        (void) ngx_close_file(dir);
+    }
+
+    return rc;
+}
+
+
 /* the head written last, at both ends; the file on disk, in its place */
 static ngx_int_t
 ngx_http_mj_snapshot_close(ngx_http_mj_snap_t *s)
@@ -263,17 +335,7 @@ ngx_http_mj_snapshot_close(ngx_http_mj_snap_t *s)
         return NGX_ERROR;
     }
 
-    if (ngx_rename_file(s->tmp, s->z->state.data) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, s->log, ngx_errno,
-                      ngx_rename_file_n " \"%s\" to \"%V\" failed",
-                      s->tmp, &s->z->state);
-        return NGX_DECLINED;
-    }
-
-    /* the new name on disk before the journals it replaces go */
-    ngx_http_mj_journal_sync_dir(s->z, s->log);
-
-    return NGX_OK;
+    return ngx_http_mj_snapshot_rename(s);
 }
 
 
@@ -428,7 +490,8 @@ ngx_http_mj_snapshot_manager(void *data)
         }
 
         if (z->snap_next == 0) {
-            z->snap_next = ngx_current_msec + z->snapshot;
+            z->snap_next = ngx_current_msec
+                           + (z->sh->carried ? 0 : z->snapshot);
         }
 
         ngx_http_mj_journal_sync(z, ngx_cycle->log);

@@ -260,7 +260,7 @@ ngx_http_mj_state_path(ngx_conf_t *cf, ngx_http_mj_zone_t *z, ngx_str_t *name)
 
     if (z->state.len == 3 && ngx_strncmp(z->state.data, "off", 3) == 0) {
         ngx_str_null(&z->state);
-        return NGX_CONF_OK;
+        return ngx_http_mj_journal_conf(cf, z);
     }
 
     if (z->state.len == sizeof(NGX_HTTP_MJ_STATE_DIR) - 1
@@ -314,7 +314,7 @@ ngx_http_mj_state_path(ngx_conf_t *cf, ngx_http_mj_zone_t *z, ngx_str_t *name)
         return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_mj_journal_conf(cf, z);
 }
 
 

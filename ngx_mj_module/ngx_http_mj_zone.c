@@ -969,12 +969,16 @@ ngx_http_mj_zone_carry_over(ngx_http_mj_zone_t *z, ngx_shm_zone_t *shm_zone)
     z->sh->refused = osh->refused;
 
     /*
-     * The same journal goes on in a file of its own; old workers may still
-     * append to the old zone's, and a record of theirs sorts before any of
-     * the new zone's
+     * The journal goes on in a file of its own (generations skipped for
+     * the old manager's snapshots, if it writes any before it quits),
+     * and a record of the old workers sorts before any of the new zone's.
+     * What old workers record from now on is not in the new zone; the new
+     * manager's first call writes a snapshot of it, so that a crash does
+     * not bring those records back from the journal either.
      */
-    z->sh->jgen = osh->jgen + 1;
+    z->sh->jgen = osh->jgen + 16;
     z->sh->jseq = osh->jseq + ((uint64_t) 1 << 32);
+    z->sh->carried = 1;
 
     ngx_shmtx_unlock(&oz->shpool->mutex);
 
@@ -1247,9 +1251,7 @@ ngx_http_mj_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_mj_state_path(cf, z, &name) != NGX_CONF_OK
-        || ngx_http_mj_journal_conf(cf, z) != NGX_CONF_OK)
-    {
+    if (ngx_http_mj_state_path(cf, z, &name) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

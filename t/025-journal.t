@@ -101,6 +101,12 @@ ok MJNginx::wait_until(sub { ((stat $state)[1] // 0) != $before }, 20),
    'a snapshot was written meanwhile';
 ok MJNginx::wait_until(sub { received($ids) >= 90 }, 60),
    'and more after it';
+
+# a reload under way: old and new workers append to the same journal
+my ($rc, $out) = $ng->reload;
+is $rc, 0, 'a reload under way' or diag $out;
+ok MJNginx::wait_until(sub { received($ids) >= 120 }, 60),
+   'the clients go on getting ids';
 $ng->crash;
 kill 'KILL', @clients;
 waitpid $_, 0 for @clients;
@@ -124,6 +130,8 @@ for my $u (sort keys %who) {
 # 2. a quiet crash between snapshots: the counters come back exactly,
 # statuses seen finished included
 $ng->stop;
+ok !(grep { -s } glob "$state.journal.*"),
+   'a clean stop leaves everything in the state file, no journal';
 start(zone_args => 'snapshot=1h');
 my @quiet;
 for my $u (sort keys %who) {
