@@ -22,7 +22,7 @@ AVAILDIR   ?= /usr/share/nginx/modules-available
 SRCS := $(wildcard ngx_mj_module/*.c ngx_mj_module/*.h) config
 
 .PHONY: all deps run test test-hup test-valgrind test-deb install clean bench \
-        deb fuzz
+        bench-journal deb fuzz
 
 all: $(MODULE)
 
@@ -56,6 +56,11 @@ test-valgrind: deps all
 
 bench: deps all
 	@bash bench/run.sh
+
+# what the journal costs a submit, and a snapshot the requests served
+# meanwhile, against the build before the journal (bench/journal.sh)
+bench-journal: deps all
+	@bash bench/journal.sh
 
 # libFuzzer targets of the plain-C readers, FUZZ_TIME seconds each
 # (fuzz/Makefile; docs/testing.md)

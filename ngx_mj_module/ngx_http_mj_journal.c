@@ -597,6 +597,11 @@ ngx_http_mj_journal_replay(ngx_http_mj_zone_t *z, uint64_t from,
     z->sh->jgen = last + 1;
     z->sh->jseq = ngx_max(z->sh->jseq, ix.max_seq + 1);
 
+    /* what was replayed is snapshotted at once */
+    if (ix.n) {
+        z->sh->snap_soon = 1;
+    }
+
     if (ix.e) {
         ngx_free(ix.e);
     }

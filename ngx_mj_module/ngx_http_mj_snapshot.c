@@ -80,7 +80,7 @@ ngx_http_mj_snapshot_begin(ngx_http_mj_snap_t *s)
     }
 
     sh->snap_pid = ngx_pid;
-    sh->carried = 0;
+    sh->snap_soon = 0;
 
     /* from here on every change goes to the next journal */
     s->head.gen = ++sh->jgen;
@@ -491,7 +491,7 @@ ngx_http_mj_snapshot_manager(void *data)
 
         if (z->snap_next == 0) {
             z->snap_next = ngx_current_msec
-                           + (z->sh->carried ? 0 : z->snapshot);
+                           + (z->sh->snap_soon ? 0 : z->snapshot);
         }
 
         ngx_http_mj_journal_sync(z, ngx_cycle->log);

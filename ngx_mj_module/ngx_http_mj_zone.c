@@ -978,7 +978,7 @@ ngx_http_mj_zone_carry_over(ngx_http_mj_zone_t *z, ngx_shm_zone_t *shm_zone)
      */
     z->sh->jgen = osh->jgen + 16;
     z->sh->jseq = osh->jseq + ((uint64_t) 1 << 32);
-    z->sh->carried = 1;
+    z->sh->snap_soon = 1;
 
     ngx_shmtx_unlock(&oz->shpool->mutex);
 

@@ -88,7 +88,8 @@ typedef struct {
     uint64_t                   jgen;        /* the journal file written */
     uint64_t                   jseq;        /* the next record's */
     ngx_pid_t                  snap_pid;    /* writing a snapshot; 0 */
-    ngx_uint_t                 carried;     /* made by a resize: snapshot */
+    ngx_uint_t                 snap_soon;   /* a snapshot at once: made by a
+                                               resize, or a journal replayed */
     ngx_http_mj_task_t         tasks[1];
 } ngx_http_mj_zone_sh_t;
 
