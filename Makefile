@@ -26,7 +26,7 @@ SRCS := $(wildcard ngx_mj_module/*.c ngx_mj_module/*.h) config
 LUA  := $(wildcard ngx_mj_module/redis/*.lua) ngx_mj_module/redis/lua.sh
 
 .PHONY: all deps run test test-hup test-valgrind test-deb install clean bench \
-        bench-bodies bench-redis deb fuzz fuzz-coverage
+        bench-bodies bench-journal bench-redis deb fuzz fuzz-coverage
 
 all: $(MODULE)
 
@@ -73,6 +73,11 @@ bench: deps all
 # the store shared through Redis: two nodes, polls and submits (bench/redis.sh)
 bench-redis: deps all
 	@bash bench/redis.sh
+
+# what the journal costs a submit, and a snapshot the requests served
+# meanwhile, against the build before the journal (bench/journal.sh)
+bench-journal: deps all
+	@bash bench/journal.sh
 
 # libFuzzer targets of the plain-C readers, FUZZ_TIME seconds each
 # (fuzz/Makefile; docs/testing.md)

@@ -62,6 +62,8 @@ typedef struct {
     uint32_t                   tracked;     /* tasks in the zone */
     uint32_t                   inflight;    /* submits not answered yet */
     uint32_t                   nunfinished;
+    uint32_t                   held;        /* of quota_used, by submits
+                                               not answered yet */
     ngx_http_mj_track_t        unfinished[NGX_HTTP_MJ_TRACK];
 } ngx_http_mj_counters_t;
 

@@ -1,10 +1,12 @@
 /*
  * ngx_http_mj_state.c: the state file that carries an mj_zone over a
- * restart (its format: mj_state_parse.h).
+ * restart (its format: mj_state_parse.h; its writer:
+ * ngx_http_mj_snapshot.c).
  *
- * Worker 0 writes it every "snapshot", the master at exit: a temp file,
- * fsync, rename.  It is read when the zone is first made; a damaged file
- * is read up to the damage.
+ * It is read when the zone is first made, then the journal after it
+ * (ngx_http_mj_journal.c).  A damaged file is read wherever it can be,
+ * and what was lost is logged at "error" with its counts: the file's head
+ * says what it held.
  *
  * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
@@ -13,37 +15,35 @@
 #include "mj_state_parse.h"
 
 
-/* users' counters a block: they fit in the same buffer as a task block */
-#define NGX_HTTP_MJ_USERS_BLOCK                                              \
-    (MJ_STATE_BLOCK * sizeof(ngx_http_mj_task_t)                             \
-     / sizeof(ngx_http_mj_counters_t))
+/* what a restore has read, for its log line */
+typedef struct {
+    ngx_http_mj_zone_t        *z;
+    mj_state_reader_t         *rd;
+    uint64_t                   tasks;       /* records read, kept or not */
+    uint64_t                   users;
+    uint64_t                   units;       /* of the head's day */
+} ngx_http_mj_restore_t;
 
 
 static ssize_t
-ngx_http_mj_state_fd_read(void *io, void *buf, size_t n)
+ngx_http_mj_state_pread(void *io, void *buf, size_t n, off_t off)
 {
-    return ngx_read_fd(*(ngx_fd_t *) io, buf, n);
-}
-
-
-static uint32_t
-ngx_http_mj_state_crc(const unsigned char *p, size_t n)
-{
-    return ngx_crc32_long((u_char *) p, n);
+    return pread(*(ngx_fd_t *) io, buf, n, off);
 }
 
 
 static int
 ngx_http_mj_state_task(void *data, const void *rec)
 {
-    ngx_http_mj_zone_t  *z = data;
+    ngx_http_mj_restore_t  *rs = data;
 
     ngx_http_mj_task_t  t;
 
     ngx_memcpy(&t, rec, sizeof(ngx_http_mj_task_t));
+    rs->tasks++;
 
     if (t.owner == 0 || t.status > NGX_HTTP_MJ_ST_CANCEL
-        || ngx_http_mj_insert_locked(z->sh, &t) != NGX_OK)
+        || ngx_http_mj_insert_locked(rs->z->sh, &t) != NGX_OK)
     {
         return -1;
     }
@@ -55,71 +55,155 @@ ngx_http_mj_state_task(void *data, const void *rec)
 static int
 ngx_http_mj_state_user(void *data, const void *rec)
 {
-    ngx_http_mj_zone_t  *z = data;
+    ngx_http_mj_restore_t  *rs = data;
 
-    ngx_http_mj_counters_t   r, *u;
+    ngx_http_mj_counters_t  u;
 
-    ngx_memcpy(&r, rec, sizeof(ngx_http_mj_counters_t));
+    ngx_memcpy(&u, rec, sizeof(ngx_http_mj_counters_t));
+    rs->users++;
 
-    if (r.owner == 0 || r.nunfinished > NGX_HTTP_MJ_TRACK) {
-        return -1;
+    /* "held" was padding in version 2 */
+    if (rs->rd->version == 2) {
+        u.held = 0;
     }
 
-    u = ngx_http_mj_ustat_locked(z->sh, r.owner, 1);
-    if (u == NULL) {
-        return -1;
+    if (u.day == rs->rd->head.day) {
+        rs->units += ngx_http_mj_ustat_settled(&u);
     }
 
-    *u = r;
-
-    /* a snapshot's submits in flight died with the processes */
-    u->inflight = 0;
-
-    return 0;
+    return ngx_http_mj_ustat_restore_locked(rs->z->sh, &u) == NGX_OK
+           ? 0 : -1;
 }
 
 
-void
-ngx_http_mj_state_restore(ngx_http_mj_zone_t *z, ngx_log_t *log)
+/* a damaged file: what was lost, as far as its head tells */
+static void
+ngx_http_mj_state_lost(ngx_http_mj_zone_t *z, ngx_http_mj_restore_t *rs,
+    ngx_log_t *log)
 {
-    ngx_fd_t           fd;
-    ngx_int_t          rc;
-    mj_state_reader_t  rd;
+    u_char              day[sizeof("1970-01-01")];
+    ngx_tm_t            tm;
+    mj_state_head_t    *h;
+    mj_state_reader_t  *rd;
 
-    fd = ngx_open_file(z->state.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_NOTICE, log, ngx_errno,
-                      "mj_zone \"%V\": no state file \"%V\" yet, "
-                      "starting empty", &z->shm_zone->shm.name, &z->state);
+    rd = rs->rd;
+    h = &rd->head;
+
+    if (!rd->head_ok) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "mj_zone \"%V\": state file \"%V\" is damaged in its "
+                      "head and trailer: restored %uL tasks and the counters "
+                      "of %uL users from its sound blocks; %uz blocks could "
+                      "not be read and what they held is unknown; the zone's "
+                      "secret is lost, so tasks whose ids are not digits "
+                      "cannot be found any more", &z->shm_zone->shm.name,
+                      &z->state, rs->tasks, rs->users, rd->damaged);
         return;
     }
 
+    if (rd->version == 2) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "mj_zone \"%V\": state file \"%V\" (format version 2) "
+                      "is %s: restored the %uL tasks and the counters of "
+                      "%uL users before the damage; a version 2 file does "
+                      "not say what came after it", &z->shm_zone->shm.name,
+                      &z->state, rd->why, rs->tasks, rs->users);
+        return;
+    }
+
+    if (rs->tasks >= h->tasks && rs->users >= h->users) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "mj_zone \"%V\": state file \"%V\" is %s, but "
+                      "nothing was lost (%s, %uz blocks of users' counters "
+                      "read from their copies): restored %uL tasks and the "
+                      "counters of %uL users", &z->shm_zone->shm.name,
+                      &z->state, rd->why,
+                      rd->trailer ? "its head read from its trailer"
+                                  : "its head sound",
+                      rd->recovered, rs->tasks, rs->users);
+        return;
+    }
+
+    ngx_gmtime((time_t) h->day * 86400, &tm);
+    ngx_sprintf(day, "%4d-%02d-%02d%Z", tm.ngx_tm_year, tm.ngx_tm_mon,
+                tm.ngx_tm_mday);
+
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "mj_zone \"%V\": state file \"%V\" is %s: lost %uL of "
+                  "%uL tasks and the counters of %uL of %uL users (%uL "
+                  "quota units used on %s); restored the other %uL tasks "
+                  "and the counters of %uL users", &z->shm_zone->shm.name,
+                  &z->state, rd->why, h->tasks - ngx_min(h->tasks, rs->tasks),
+                  h->tasks, h->users - ngx_min(h->users, rs->users), h->users,
+                  h->units - ngx_min(h->units, rs->units), day, rs->tasks,
+                  rs->users);
+}
+
+
+/* the snapshot into the zone; the journal generation to replay from */
+static uint64_t
+ngx_http_mj_state_read(ngx_http_mj_zone_t *z, ngx_fd_t fd, ngx_log_t *log)
+{
+    ngx_int_t               rc;
+    ngx_file_info_t         fi;
+    mj_state_reader_t       rd;
+    ngx_http_mj_restore_t   rs;
+
     ngx_memzero(&rd, sizeof(mj_state_reader_t));
-    rd.read = ngx_http_mj_state_fd_read;
+    ngx_memzero(&rs, sizeof(ngx_http_mj_restore_t));
+
+    rs.z = z;
+    rs.rd = &rd;
+
+    rd.pread = ngx_http_mj_state_pread;
     rd.io = &fd;
-    rd.crc = ngx_http_mj_state_crc;
+    rd.size = ngx_fd_info(fd, &fi) == NGX_FILE_ERROR ? 0
+                                                     : ngx_file_size(&fi);
+    rd.crc = ngx_http_mj_crc;
     rd.task_size = sizeof(ngx_http_mj_task_t);
     rd.user_size = sizeof(ngx_http_mj_counters_t);
     rd.task = ngx_http_mj_state_task;
     rd.user = ngx_http_mj_state_user;
-    rd.data = z;
+    rd.data = &rs;
 
     rc = mj_state_read(&rd);
 
-    if (rc != -2 && rc != -3) {
-        ngx_memcpy(z->sh->secret, rd.secret, sizeof(z->sh->secret));
+    if (rc == -2 && rd.version) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "mj_zone \"%V\": state file \"%V\" is of format "
+                      "version %uD, which this build does not read (it "
+                      "reads 2 and 3): not read; the zone starts from the "
+                      "journal alone, and the next snapshot replaces the "
+                      "file", &z->shm_zone->shm.name, &z->state,
+                      (uint32_t) rd.version);
+        return 0;
     }
 
-    if (rd.why) {
+    if (rc == -2 || rc == -3) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "mj_zone \"%V\": state file \"%V\" is %s; restored "
-                      "the %uz tasks before the damage",
-                      &z->shm_zone->shm.name, &z->state, rd.why, rd.tasks);
+                      "mj_zone \"%V\": state file \"%V\" is %s: not "
+                      "read; the zone starts from the journal alone, and "
+                      "the next snapshot replaces the file",
+                      &z->shm_zone->shm.name, &z->state,
+                      rc == -3 ? "too large for the memory left" : rd.why);
+        return 0;
+    }
 
-    } else if (rc == 0) {
+    if (rd.head_ok) {
+        ngx_memcpy(z->sh->secret, rd.head.secret, sizeof(z->sh->secret));
+        z->sh->jseq = rd.head.seq;
+    }
+
+    if (rc == 0) {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                      "mj_zone \"%V\": restored %uz tasks from \"%V\"",
-                      &z->shm_zone->shm.name, rd.tasks, &z->state);
+                      "mj_zone \"%V\": restored %uz tasks and the counters "
+                      "of %uz users from \"%V\"%s", &z->shm_zone->shm.name,
+                      rd.tasks, rd.users, &z->state,
+                      rd.version == 2 ? " (format version 2: the next "
+                                        "snapshot writes version 3)" : "");
+
+    } else {
+        ngx_http_mj_state_lost(z, &rs, log);
     }
 
     if (rd.skipped) {
@@ -129,166 +213,54 @@ ngx_http_mj_state_restore(ngx_http_mj_zone_t *z, ngx_log_t *log)
                       rd.skipped);
     }
 
-    (void) ngx_close_file(fd);
+    return rd.head_ok ? rd.head.gen : 0;
 }
 
 
-/*
- * One section of the file: the used records of a table of the zone,
- * copied out a block at a time so the lock is held for a short memcpy
- * only, then the empty block that ends it.  The records written, or -1.
- */
-static ngx_int_t
-ngx_http_mj_state_section(ngx_http_mj_zone_t *z, ngx_fd_t fd, u_char *buf,
-    u_char *table, ngx_uint_t n, size_t size, size_t used, ngx_uint_t max)
+/* at the zone's making: the last snapshot, then the journal after it */
+void
+ngx_http_mj_state_restore(ngx_http_mj_zone_t *z, ngx_log_t *log)
 {
-    u_char            *rec;
-    ngx_uint_t         i, k, total;
-    mj_state_block_t   block;
+    uint64_t  gen;
+    ngx_fd_t  fd;
 
-    total = 0;
-    i = 0;
+    gen = 0;
 
-    do {
-        k = 0;
+    fd = ngx_open_file(z->state.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
 
-        ngx_shmtx_lock(&z->shpool->mutex);
-
-        for ( /* void */ ; i < n && k < max; i++) {
-            rec = table + i * size;
-
-            /* the field at "used" is 0 in a free slot */
-            if (*(uint64_t *) (rec + used)) {
-                ngx_memcpy(buf + k++ * size, rec, size);
-            }
-        }
-
-        ngx_shmtx_unlock(&z->shpool->mutex);
-
-        block.n = (uint32_t) k;
-        block.crc = ngx_crc32_long(buf, k * size);
-
-        if (ngx_write_fd(fd, &block, sizeof(block)) != sizeof(block)
-            || (k && ngx_write_fd(fd, buf, k * size) != (ssize_t) (k * size)))
-        {
-            return -1;
-        }
-
-        total += k;
-
-    } while (k);
-
-    return total;
-}
-
-
-/* the whole file: a temp file, fsync, rename */
-static void
-ngx_http_mj_state_write(ngx_http_mj_zone_t *z, ngx_log_t *log)
-{
-    u_char                 *tmp, *buf;
-    ngx_fd_t                fd;
-    ngx_int_t               tasks;
-    mj_state_head_t         head;
-    ngx_http_mj_zone_sh_t  *sh;
-
-    if (z->state.len == 0 || z->sh == NULL) {
-        return;
-    }
-
-    sh = z->sh;
-    fd = NGX_INVALID_FILE;
-
-    tmp = ngx_alloc(z->state.len + sizeof(".tmp.") + NGX_INT_T_LEN, log);
-    buf = ngx_alloc(MJ_STATE_BLOCK * sizeof(ngx_http_mj_task_t), log);
-    if (tmp == NULL || buf == NULL) {
-        goto free;
-    }
-
-    ngx_sprintf(tmp, "%V.tmp.%P%Z", &z->state, ngx_pid);
-
-    fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE, 0600);
     if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      ngx_open_file_n " \"%s\" failed", tmp);
-        goto free;
+        ngx_log_error(NGX_LOG_NOTICE, log, ngx_errno,
+                      "mj_zone \"%V\": no state file \"%V\" yet, "
+                      "starting from its journal, if any",
+                      &z->shm_zone->shm.name, &z->state);
+
+    } else {
+        gen = ngx_http_mj_state_read(z, fd, log);
+        (void) ngx_close_file(fd);
     }
 
-    mj_state_head(&head, sizeof(ngx_http_mj_task_t),
-                  sizeof(ngx_http_mj_counters_t), sh->secret,
-                  ngx_http_mj_state_crc);
-
-    if (ngx_write_fd(fd, &head, sizeof(head)) != sizeof(head)) {
-        goto failed;
-    }
-
-    tasks = ngx_http_mj_state_section(z, fd, buf, (u_char *) sh->tasks,
-                                      sh->nslots, sizeof(ngx_http_mj_task_t),
-                                      offsetof(ngx_http_mj_task_t, owner),
-                                      MJ_STATE_BLOCK);
-
-    if (tasks == -1
-        || ngx_http_mj_state_section(z, fd, buf, (u_char *) sh->users,
-                                     sh->nusers,
-                                     sizeof(ngx_http_mj_counters_t),
-                                     offsetof(ngx_http_mj_counters_t, owner),
-                                     NGX_HTTP_MJ_USERS_BLOCK) == -1
-        || fsync(fd) == -1)
-    {
-        goto failed;
-    }
-
-    (void) ngx_close_file(fd);
-    fd = NGX_INVALID_FILE;
-
-    if (ngx_rename_file(tmp, z->state.data) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      ngx_rename_file_n " \"%s\" to \"%V\" failed",
-                      tmp, &z->state);
-        (void) ngx_delete_file(tmp);
-        goto free;
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
-                   "mj_zone: wrote %i tasks to \"%V\"", tasks, &z->state);
-
-    goto free;
-
-failed:
-
-    ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                  "mj_zone \"%V\": writing \"%s\" failed",
-                  &z->shm_zone->shm.name, tmp);
-    (void) ngx_close_file(fd);
-    (void) ngx_delete_file(tmp);
-
-free:
-
-    if (tmp) {
-        ngx_free(tmp);
-    }
-
-    if (buf) {
-        ngx_free(buf);
-    }
+    ngx_http_mj_journal_replay(z, gen, log);
 }
 
 
 /*
  * "state=PATH", "off", or the default: <dir>/<zone>.state.  Its folder is
  * an nginx path: created at start and given to the worker user, as
- * proxy_temp_path is, so workers can write there.
+ * proxy_temp_path is, so workers can write there.  The path's manager
+ * makes nginx start its cache manager process, which writes the
+ * snapshots (ngx_http_mj_snapshot.c) beside the workers; every mj_zone's
+ * folder shares the same data, so two zones may share a folder, but
+ * another module's path may not.
  */
 char *
 ngx_http_mj_state_path(ngx_conf_t *cf, ngx_http_mj_zone_t *z, ngx_str_t *name)
 {
-    u_char      *p;
     ngx_str_t    s;
     ngx_path_t  *path;
 
     if (z->state.len == 3 && ngx_strncmp(z->state.data, "off", 3) == 0) {
         ngx_str_null(&z->state);
-        return NGX_CONF_OK;
+        return ngx_http_mj_journal_conf(cf, z);
     }
 
     if (z->state.len == sizeof(NGX_HTTP_MJ_STATE_DIR) - 1
@@ -309,29 +281,32 @@ ngx_http_mj_state_path(ngx_conf_t *cf, ngx_http_mj_zone_t *z, ngx_str_t *name)
         return NGX_CONF_ERROR;
     }
 
+    s = z->state;
+    while (s.len && s.data[s.len - 1] != '/') {
+        s.len--;
+    }
+
+    z->state_base.data = z->state.data + s.len;
+    z->state_base.len = z->state.len - s.len;
+
+    if (s.len > 1) {
+        s.len--;
+    }
+
+    /* ngx_create_paths() and ngx_open_dir() want a NUL-terminated name */
+    z->state_dir.len = s.len;
+    z->state_dir.data = ngx_pnalloc(cf->pool, s.len + 1);
     path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
-    if (path == NULL) {
+    if (z->state_dir.data == NULL || path == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    path->name = z->state;
-    while (path->name.len && path->name.data[path->name.len - 1] != '/') {
-        path->name.len--;
-    }
+    ngx_memcpy(z->state_dir.data, s.data, s.len);
+    z->state_dir.data[s.len] = '\0';
 
-    if (path->name.len > 1) {
-        path->name.len--;
-    }
-
-    /* ngx_create_paths() wants a NUL-terminated name */
-    p = ngx_pnalloc(cf->pool, path->name.len + 1);
-    if (p == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memcpy(p, path->name.data, path->name.len);
-    p[path->name.len] = '\0';
-    path->name.data = p;
+    path->name = z->state_dir;
+    path->manager = ngx_http_mj_snapshot_manager;
+    path->data = ngx_http_conf_get_module_main_conf(cf, ngx_http_mj_module);
     path->conf_file = cf->conf_file->file.name.data;
     path->line = cf->conf_file->line;
 
@@ -339,20 +314,7 @@ ngx_http_mj_state_path(ngx_conf_t *cf, ngx_http_mj_zone_t *z, ngx_str_t *name)
         return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
-}
-
-
-static void
-ngx_http_mj_snapshot_handler(ngx_event_t *ev)
-{
-    ngx_http_mj_zone_t  *z = ev->data;
-
-    ngx_http_mj_state_write(z, ev->log);
-
-    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
-        ngx_add_timer(ev, z->snapshot);
-    }
+    return ngx_http_mj_journal_conf(cf, z);
 }
 
 
@@ -379,7 +341,11 @@ ngx_http_mj_state_reclaim(ngx_http_mj_zone_t *z,
 }
 
 
-/* worker 0 snapshots every zone with a state file */
+/*
+ * A worker starts: what dead workers' submits held comes back (a respawn
+ * after a crash), and worker 0 frees the counters of users gone.  With
+ * master_process off the one process snapshots on a timer of its own.
+ */
 ngx_int_t
 ngx_http_mj_zone_init_process(ngx_cycle_t *cycle)
 {
@@ -403,25 +369,15 @@ ngx_http_mj_zone_init_process(ngx_cycle_t *cycle)
     for (i = 0; i < mmcf->zones.nelts; i++) {
         z = zp[i];
 
-        /* a respawn after a crash: what the dead worker held comes back */
-        ngx_http_mj_pending_reap(z, cycle->log);
+        ngx_http_mj_pending_reap(z, cycle);
 
-        if (ngx_worker != 0) {
-            continue;
+        if (ngx_worker == 0) {
+            ngx_http_mj_state_reclaim(z, mmcf, cycle->log);
         }
+    }
 
-        ngx_http_mj_state_reclaim(z, mmcf, cycle->log);
-
-        if (z->state.len == 0) {
-            continue;
-        }
-
-        z->timer.handler = ngx_http_mj_snapshot_handler;
-        z->timer.data = z;
-        z->timer.log = cycle->log;
-        z->timer.cancelable = 1;
-
-        ngx_add_timer(&z->timer, z->snapshot);
+    if (ngx_process == NGX_PROCESS_SINGLE) {
+        ngx_http_mj_snapshot_timer(cycle);
     }
 
     return NGX_OK;
@@ -444,6 +400,6 @@ ngx_http_mj_zone_exit(ngx_cycle_t *cycle)
     zp = mmcf->zones.elts;
 
     for (i = 0; i < mmcf->zones.nelts; i++) {
-        ngx_http_mj_state_write(zp[i], cycle->log);
+        ngx_http_mj_snapshot(zp[i], cycle->log, NGX_HTTP_MJ_SNAP_EXIT);
     }
 }

@@ -163,3 +163,72 @@ ngx_http_mj_ustat_reclaim(ngx_http_mj_zone_t *z, uint64_t *owners,
                       freed);
     }
 }
+
+
+/*
+ * Units of submits not answered yet are "held": a crash must give them
+ * back (the client never saw a task id), so the journal and a restored
+ * snapshot keep only the rest.  "held" may still count a charge of the
+ * day before, whose refund the new day no longer takes: it is taken off
+ * quota_used no further than to 0.
+ */
+uint32_t
+ngx_http_mj_ustat_settled(ngx_http_mj_counters_t *u)
+{
+    return u->quota_used - ngx_min(u->quota_used, u->held);
+}
+
+
+ngx_int_t
+ngx_http_mj_ustat_restore_locked(ngx_http_mj_zone_sh_t *sh,
+    ngx_http_mj_counters_t *rec)
+{
+    uint32_t                 tracked;
+    ngx_http_mj_counters_t  *u;
+
+    if (rec->owner == 0 || rec->nunfinished > NGX_HTTP_MJ_TRACK) {
+        return NGX_ERROR;
+    }
+
+    u = ngx_http_mj_ustat_locked(sh, rec->owner, 1);
+    if (u == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* the user's tasks count themselves as they are restored */
+    tracked = u->tracked;
+    *u = *rec;
+    u->tracked = tracked;
+
+    /* the submits in flight died with the processes */
+    u->quota_used = ngx_http_mj_ustat_settled(u);
+    u->held = 0;
+    u->inflight = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_mj_ustat_replay_locked(ngx_http_mj_zone_sh_t *sh,
+    ngx_http_mj_juser_t *j)
+{
+    ngx_http_mj_counters_t  *u;
+
+    if (j->owner == 0) {
+        return NGX_ERROR;
+    }
+
+    u = ngx_http_mj_ustat_locked(sh, j->owner, 1);
+    if (u == NULL) {
+        return NGX_ERROR;
+    }
+
+    u->day = j->day;
+    u->quota_used = j->quota_used;
+    u->requests = j->requests;
+    u->submits = j->submits;
+    ngx_memcpy(u->rejected, j->rejected, sizeof(u->rejected));
+
+    return NGX_OK;
+}

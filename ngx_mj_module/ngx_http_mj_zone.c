@@ -281,19 +281,31 @@ ngx_http_mj_evict(ngx_http_mj_zone_t *z, ngx_log_t *log)
 }
 
 
-ngx_int_t
-ngx_http_mj_insert_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_task_t *rec)
+/* the slot of the task a record is of: found, or where it would go */
+static ngx_http_mj_task_t *
+ngx_http_mj_probe_rec(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_task_t *rec,
+    ngx_uint_t *found)
 {
-    ngx_uint_t               i, found;
-    ngx_http_mj_tid_t        tid;
-    ngx_http_mj_task_t      *t;
-    ngx_http_mj_counters_t  *u;
+    ngx_http_mj_tid_t  tid;
 
     tid.id = rec->id;
     tid.flags = rec->flags & NGX_HTTP_MJ_TASK_HASHED;
 
-    i = ngx_http_mj_probe(sh, &tid, &found);
-    t = &sh->tasks[i];
+    return &sh->tasks[ngx_http_mj_probe(sh, &tid, found)];
+}
+
+
+/* the task recorded, or found; *tp: its slot */
+static ngx_int_t
+ngx_http_mj_insert_slot_locked(ngx_http_mj_zone_sh_t *sh,
+    ngx_http_mj_task_t *rec, ngx_http_mj_task_t **tp)
+{
+    ngx_uint_t               found;
+    ngx_http_mj_task_t      *t;
+    ngx_http_mj_counters_t  *u;
+
+    t = ngx_http_mj_probe_rec(sh, rec, &found);
+    *tp = t;
 
     if (found) {
         return t->owner == rec->owner ? NGX_OK : NGX_DECLINED;
@@ -316,6 +328,15 @@ ngx_http_mj_insert_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_task_t *rec)
     }
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_mj_insert_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_task_t *rec)
+{
+    ngx_http_mj_task_t  *t;
+
+    return ngx_http_mj_insert_slot_locked(sh, rec, &t);
 }
 
 
@@ -438,10 +459,11 @@ ngx_http_mj_admit_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_admit_t *a,
 
     if (u && !a->inflight) {
         u->inflight++;
+        u->held += a->charged;
         a->inflight = 1;
     }
 
-    ngx_http_mj_pending_mark_locked(sh, &a->pending, a->owner,
+    ngx_http_mj_pending_mark_locked(sh, a,
                                     NGX_HTTP_MJ_PEND_RESERVED
                                     |(a->inflight ? NGX_HTTP_MJ_PEND_INFLIGHT
                                                   : 0));
@@ -551,8 +573,12 @@ ngx_http_mj_zone_admit(ngx_http_mj_admit_t *a)
 }
 
 
-/* under the lock: what an admitted submit held goes back */
-static void
+/*
+ * Under the lock: what an admitted submit held goes back; its units too
+ * if "refund", else they are no longer held but settled (what the journal
+ * keeps of them).  The user's counters, or NULL.
+ */
+static ngx_http_mj_counters_t *
 ngx_http_mj_settle_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_admit_t *a,
     ngx_uint_t refund)
 {
@@ -568,6 +594,10 @@ ngx_http_mj_settle_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_admit_t *a,
         u->inflight--;
     }
 
+    if (u && a->inflight) {
+        u->held -= ngx_min(u->held, a->charged);
+    }
+
     if (u && refund && a->charged && u->day == a->charge_day) {
         u->quota_used -= ngx_min(u->quota_used, a->charged);
     }
@@ -579,6 +609,40 @@ ngx_http_mj_settle_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_admit_t *a,
     a->reserved = 0;
     a->inflight = 0;
     a->charged = 0;
+
+    return u;
+}
+
+
+/*
+ * A submit's task recorded, as a commit (and its replay) does it: a
+ * confirmed modal step is the same task, running now; a running task
+ * counts against its owner's cap.  NGX_OK, NGX_DECLINED, NGX_BUSY.
+ */
+static ngx_int_t
+ngx_http_mj_commit_locked(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_task_t *rec)
+{
+    ngx_int_t            rc;
+    ngx_http_mj_task_t  *t;
+
+    rc = ngx_http_mj_insert_slot_locked(sh, rec, &t);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (t->status == NGX_HTTP_MJ_ST_MODAL
+        && rec->status != NGX_HTTP_MJ_ST_MODAL)
+    {
+        t->status = rec->status;
+        t->seen = rec->seen;
+    }
+
+    if (t->status != NGX_HTTP_MJ_ST_MODAL) {
+        ngx_http_mj_track_locked(sh, t);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -586,9 +650,11 @@ ngx_int_t
 ngx_http_mj_zone_commit(ngx_http_mj_admit_t *a, ngx_http_mj_tid_t *tid,
     uint32_t ukey, ngx_uint_t action, ngx_uint_t status, ngx_uint_t refund)
 {
-    ngx_int_t            rc;
-    ngx_http_mj_zone_t  *z;
-    ngx_http_mj_task_t   rec, *t;
+    ngx_int_t                rc;
+    ngx_http_mj_zone_t      *z;
+    ngx_http_mj_task_t       rec;
+    ngx_http_mj_jbatch_t     jb;
+    ngx_http_mj_counters_t  *u;
 
     z = a->store;
 
@@ -602,6 +668,8 @@ ngx_http_mj_zone_commit(ngx_http_mj_admit_t *a, ngx_http_mj_tid_t *tid,
     rec.status = (uint8_t) status;
     rec.action = (uint16_t) action;
 
+    ngx_http_mj_jbatch_init(&jb);
+
     ngx_shmtx_lock(&z->shpool->mutex);
 
     /* its place is taken by the task itself */
@@ -611,27 +679,20 @@ ngx_http_mj_zone_commit(ngx_http_mj_admit_t *a, ngx_http_mj_tid_t *tid,
 
     a->reserved = 0;
 
-    rc = ngx_http_mj_insert_locked(z->sh, &rec);
+    rc = ngx_http_mj_commit_locked(z->sh, &rec);
 
+    u = ngx_http_mj_settle_locked(z->sh, a, refund);
+
+    /* the task and its charge reach the journal before the client's id */
     if (rc == NGX_OK) {
-        t = ngx_http_mj_find_locked(z->sh, tid);
-
-        /* a confirmed modal step: the same task, running now */
-        if (t->status == NGX_HTTP_MJ_ST_MODAL
-            && status != NGX_HTTP_MJ_ST_MODAL)
-        {
-            t->status = (uint8_t) status;
-            t->seen = rec.seen;
-        }
-
-        if (t->status != NGX_HTTP_MJ_ST_MODAL) {
-            ngx_http_mj_track_locked(z->sh, t);
-        }
+        ngx_http_mj_journal_task_locked(z, &jb, MJ_JOURNAL_COMMIT, &rec);
     }
 
-    ngx_http_mj_settle_locked(z->sh, a, refund);
+    ngx_http_mj_journal_user_locked(z, &jb, u);
 
     ngx_shmtx_unlock(&z->shpool->mutex);
+
+    ngx_http_mj_journal_flush(z, &jb, a->log);
 
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_ERR, a->log, 0,
@@ -646,17 +707,46 @@ ngx_http_mj_zone_commit(ngx_http_mj_admit_t *a, ngx_http_mj_tid_t *tid,
 void
 ngx_http_mj_zone_release(ngx_http_mj_admit_t *a, ngx_uint_t refund)
 {
-    ngx_http_mj_zone_t  *z;
+    ngx_uint_t               kept;
+    ngx_http_mj_zone_t      *z;
+    ngx_http_mj_jbatch_t     jb;
+    ngx_http_mj_counters_t  *u;
 
     if (!a->reserved && !a->inflight && !a->charged) {
         return;
     }
 
     z = a->store;
+    kept = (a->charged && !refund);
+
+    ngx_http_mj_jbatch_init(&jb);
 
     ngx_shmtx_lock(&z->shpool->mutex);
-    ngx_http_mj_settle_locked(z->sh, a, refund);
+
+    u = ngx_http_mj_settle_locked(z->sh, a, refund);
+
+    /* units kept without a task are settled: a crash keeps them too */
+    if (kept) {
+        ngx_http_mj_journal_user_locked(z, &jb, u);
+    }
+
     ngx_shmtx_unlock(&z->shpool->mutex);
+
+    ngx_http_mj_journal_flush(z, &jb, a->log);
+}
+
+
+/* a status seen: noted, and journaled if it changed */
+static void
+ngx_http_mj_status_locked(ngx_http_mj_zone_t *z, ngx_http_mj_task_t *t,
+    ngx_uint_t status, ngx_http_mj_jbatch_t *jb)
+{
+    if (t->status == status) {
+        return;
+    }
+
+    ngx_http_mj_set_status_locked(z->sh, t, status);
+    ngx_http_mj_journal_task_locked(z, jb, MJ_JOURNAL_STATUS, t);
 }
 
 
@@ -664,17 +754,22 @@ void
 ngx_http_mj_zone_status(ngx_http_mj_store_t *store, ngx_http_mj_tid_t *tid,
     ngx_uint_t status)
 {
-    ngx_http_mj_task_t  *t;
+    ngx_http_mj_task_t    *t;
+    ngx_http_mj_jbatch_t   jb;
+
+    ngx_http_mj_jbatch_init(&jb);
 
     ngx_shmtx_lock(&store->shpool->mutex);
 
     t = ngx_http_mj_find_locked(store->sh, tid);
 
     if (t) {
-        ngx_http_mj_set_status_locked(store->sh, t, status);
+        ngx_http_mj_status_locked(store, t, status, &jb);
     }
 
     ngx_shmtx_unlock(&store->shpool->mutex);
+
+    ngx_http_mj_journal_flush(store, &jb, ngx_cycle->log);
 }
 
 
@@ -683,8 +778,11 @@ ngx_http_mj_zone_list(ngx_http_mj_store_t *store, uint64_t owner,
     ngx_http_mj_tid_t *tids, ngx_uint_t *status, ngx_uint_t n,
     ngx_http_mj_task_info_t *info)
 {
-    ngx_uint_t           i;
-    ngx_http_mj_task_t  *t;
+    ngx_uint_t             i;
+    ngx_http_mj_task_t    *t;
+    ngx_http_mj_jbatch_t   jb;
+
+    ngx_http_mj_jbatch_init(&jb);
 
     ngx_shmtx_lock(&store->shpool->mutex);
 
@@ -706,11 +804,49 @@ ngx_http_mj_zone_list(ngx_http_mj_store_t *store, uint64_t owner,
         info[i].kept = 1;
 
         if (status[i] != NGX_HTTP_MJ_ST_UNKNOWN) {
-            ngx_http_mj_set_status_locked(store->sh, t, status[i]);
+            ngx_http_mj_status_locked(store, t, status[i], &jb);
         }
     }
 
     ngx_shmtx_unlock(&store->shpool->mutex);
+
+    ngx_http_mj_journal_flush(store, &jb, ngx_cycle->log);
+}
+
+
+/*
+ * A journal record at a start, done again as the store did it: a commit
+ * makes room first as its admission did (the zone evicts what it would
+ * have evicted then); a status applies to the task if it is there.
+ */
+ngx_int_t
+ngx_http_mj_replay_task_locked(ngx_http_mj_zone_t *z, ngx_uint_t type,
+    ngx_http_mj_task_t *rec, ngx_log_t *log)
+{
+    ngx_uint_t           found;
+    ngx_http_mj_task_t  *t;
+
+    if (rec->owner == 0 || rec->status > NGX_HTTP_MJ_ST_CANCEL) {
+        return NGX_ERROR;
+    }
+
+    t = ngx_http_mj_probe_rec(z->sh, rec, &found);
+
+    if (type == MJ_JOURNAL_STATUS) {
+        if (found) {
+            ngx_http_mj_set_status_locked(z->sh, t, rec->status);
+            t->seen = rec->seen;
+        }
+
+        return NGX_OK;
+    }
+
+    if (!found && z->sh->count >= z->sh->max) {
+        (void) ngx_http_mj_evict(z, log);
+    }
+
+    return ngx_http_mj_commit_locked(z->sh, rec) == NGX_BUSY
+           ? NGX_ERROR : NGX_OK;
 }
 
 
@@ -988,12 +1124,25 @@ ngx_http_mj_zone_carry_over(ngx_http_mj_zone_t *z, ngx_shm_zone_t *shm_zone)
 
                 /* old workers answer their submits in the old zone */
                 u->inflight = 0;
+                u->held = 0;
             }
         }
     }
 
     z->sh->evicted = osh->evicted;
     z->sh->refused = osh->refused;
+
+    /*
+     * The journal goes on in a file of its own (generations skipped for
+     * the old manager's snapshots, if it writes any before it quits),
+     * and a record of the old workers sorts before any of the new zone's.
+     * What old workers record from now on is not in the new zone; the new
+     * manager's first call writes a snapshot of it, so that a crash does
+     * not bring those records back from the journal either.
+     */
+    z->sh->jgen = osh->jgen + 16;
+    z->sh->jseq = osh->jseq + ((uint64_t) 1 << 32);
+    z->sh->snap_soon = 1;
 
     ngx_shmtx_unlock(&oz->shpool->mutex);
 
@@ -1105,6 +1254,8 @@ ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
+    z->sh->jgen = 1;
+
     if (z->state.len) {
         ngx_http_mj_state_restore(z, shm_zone->shm.log);
     }
@@ -1198,13 +1349,19 @@ ngx_http_mj_zone_param(ngx_conf_t *cf, ngx_http_mj_zone_t *z,
         return NGX_OK;
     }
 
+    n = ngx_http_mj_journal_param(cf, z, value);
+
+    if (n != NGX_DECLINED) {
+        return n;
+    }
+
     return ngx_http_mj_redis_zone_param(cf, z, value);
 }
 
 
 /*
- * mj_zone zone=NAME:SIZE [state=PATH|off] [snapshot=TIME] [max_age=TIME]
- * [users=N]
+ * mj_zone zone=NAME:SIZE [state=PATH|off] [snapshot=TIME] [journal=on|off]
+ * [journal_fsync=off|always|TIME] [max_age=TIME] [users=N] [redis=...]
  */
 char *
 ngx_http_mj_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -1227,6 +1384,7 @@ ngx_http_mj_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_null(&name);
     size = 0;
     z->snapshot = 30000;
+    z->journal = 1;
     z->max_age = 7 * 86400;
     ngx_str_set(&z->state, NGX_HTTP_MJ_STATE_DIR);
 

@@ -56,6 +56,10 @@ typedef struct {
     uint64_t                   owner;
     uint32_t                   pid;         /* 0: free */
     uint32_t                   what;        /* NGX_HTTP_MJ_PEND_* */
+    uint32_t                   charged;     /* quota units held */
+    uint32_t                   day;         /* of the charge */
+    uint32_t                   since;       /* unix time of the admission */
+    uint32_t                   pad;
 } ngx_http_mj_pending_t;
 
 
@@ -81,8 +85,18 @@ typedef struct {
     ngx_http_mj_pending_t     *pending;     /* before the users */
     ngx_uint_t                 npending;
     ngx_uint_t                 pending_hint;
+    uint64_t                   jgen;        /* the journal file written */
+    uint64_t                   jseq;        /* the next record's */
+    ngx_pid_t                  snap_pid;    /* writing a snapshot; 0 */
+    ngx_uint_t                 snap_soon;   /* a snapshot at once: made by a
+                                               resize, or a journal replayed */
     ngx_http_mj_task_t         tasks[1];
 } ngx_http_mj_zone_sh_t;
+
+
+/* journal_fsync= */
+#define NGX_HTTP_MJ_FSYNC_OFF     0
+#define NGX_HTTP_MJ_FSYNC_ALWAYS  ((ngx_msec_t) -1)
 
 
 /* the store: a zone, and Redis behind it when it has redis= */
@@ -91,12 +105,23 @@ struct ngx_http_mj_store_s {
     ngx_slab_pool_t           *shpool;
     ngx_shm_zone_t            *shm_zone;
     ngx_str_t                  state;       /* empty: no state file */
+    ngx_str_t                  state_dir;   /* its folder, NUL-ended */
+    ngx_str_t                  state_base;  /* its name in the folder */
     ngx_msec_t                 snapshot;
     time_t                     max_age;
     ngx_uint_t                 users;       /* user slots asked for */
-    ngx_event_t                timer;
     struct ngx_http_mj_redis_s *redis;      /* NULL: no redis= */
     struct ngx_http_mj_rstore_s *rstore;    /* the store behind it */
+
+    /* the journal (ngx_http_mj_journal.c), this process's side of it */
+    ngx_flag_t                 journal;
+    ngx_msec_t                 fsync;       /* NGX_HTTP_MJ_FSYNC_*, or ms */
+    u_char                    *jpath;       /* "<state>.journal.<gen>" */
+    ngx_fd_t                   jfd;
+    uint64_t                   jfd_gen;
+    time_t                     jfailed;     /* a write failed: logged */
+    ngx_msec_t                 snap_next;   /* the manager's times */
+    ngx_msec_t                 sync_next;
 };
 
 typedef struct ngx_http_mj_store_s  ngx_http_mj_zone_t;
@@ -143,14 +168,29 @@ void ngx_http_mj_untrack_locked(ngx_http_mj_zone_sh_t *sh, uint64_t owner,
 void ngx_http_mj_ustat_reclaim(ngx_http_mj_zone_t *z, uint64_t *owners,
     ngx_uint_t n, ngx_log_t *log);
 
+/* the units a crash would keep: quota_used but for those "held" */
+uint32_t ngx_http_mj_ustat_settled(ngx_http_mj_counters_t *u);
+
+/* a user's counters from a state file or a journal, after a crash */
+ngx_int_t ngx_http_mj_ustat_restore_locked(ngx_http_mj_zone_sh_t *sh,
+    ngx_http_mj_counters_t *rec);
+struct ngx_http_mj_juser_s;
+ngx_int_t ngx_http_mj_ustat_replay_locked(ngx_http_mj_zone_sh_t *sh,
+    struct ngx_http_mj_juser_s *j);
+
 /* ngx_http_mj_pending.c */
 void ngx_http_mj_pending_mark_locked(ngx_http_mj_zone_sh_t *sh,
-    ngx_uint_t *slot, uint64_t owner, ngx_uint_t what);
+    ngx_http_mj_admit_t *a, ngx_uint_t what);
 void ngx_http_mj_pending_clear_locked(ngx_http_mj_zone_sh_t *sh,
     ngx_uint_t *slot, ngx_uint_t what);
-void ngx_http_mj_pending_reap(ngx_http_mj_zone_t *z, ngx_log_t *log);
+void ngx_http_mj_pending_reap(ngx_http_mj_zone_t *z, ngx_cycle_t *cycle);
+
+/* ngx_http_mj_zone.c: a journal record applied at a start */
+ngx_int_t ngx_http_mj_replay_task_locked(ngx_http_mj_zone_t *z,
+    ngx_uint_t type, ngx_http_mj_task_t *rec, ngx_log_t *log);
 
 #include "ngx_http_mj_state.h"
+#include "ngx_http_mj_journal.h"
 
 /* ngx_http_mj_table.c: open addressing, linear probing, no tombstones */
 typedef struct {

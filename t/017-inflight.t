@@ -101,7 +101,7 @@ ok MJNginx::wait_until(sub { zone()->{reserved} == 1 }, 10),
    'another submit in flight';
 ok $ng->wait_snapshot(10), 'a snapshot is written while it is in flight';
 
-my @pids = ($ng->pid, $ng->workers);
+my @pids = ($ng->pid, $ng->children);
 kill 'KILL', @pids;
 MJNginx::wait_until(sub { !grep { MJNginx::running($_) } @pids }, 10);
 unlink "$ng->{dir}/logs/nginx.pid";

@@ -185,18 +185,35 @@ sub start {
     }, 10 * $SLOW) or die "nginx does not listen on $self->{port}";
 }
 
-# worker pids, from the master's children
-sub workers {
+# the master's children
+sub children {
     my ($self) = @_;
     my $master = $self->pid or return ();
-    my @w;
+    my @c;
     for my $f (glob "/proc/[0-9]*/stat") {
         open my $fh, '<', $f or next;
         my $st = <$fh> // next;
         my ($pid, $ppid) = $st =~ /^(\d+) \(.*?\) \S (\d+)/ or next;
-        push @w, $pid if $ppid == $master;
+        push @c, $pid if $ppid == $master;
     }
-    return sort { $a <=> $b } @w;
+    return sort { $a <=> $b } @c;
+}
+
+# the cache manager processes the master started (the one that writes the
+# zone's snapshots): named by the master's log, which valgrind's process
+# titles would not show
+sub managers {
+    my ($self) = @_;
+    my %started = map { $_ => 1 }
+        $self->error_log =~ /start cache manager process (\d+)/g;
+    return grep { $started{$_} } $self->children;
+}
+
+# worker pids: the master's children but its cache manager
+sub workers {
+    my ($self) = @_;
+    my %m = map { $_ => 1 } $self->managers;
+    return grep { !$m{$_} } $self->children;
 }
 
 # reload and wait until the old workers are gone and new ones serve.
@@ -253,6 +270,27 @@ sub stop {
     wait_until(sub { !running($pid) }, 10 * $SLOW);
     delete $MASTERS{$pid};
     _valgrind_check($self->{dir});
+}
+
+# a crash of the whole of nginx: SIGKILL to the master and all its
+# children at once, as a kill -9 of every nginx process does
+sub crash {
+    my ($self) = @_;
+    my $master = $self->pid or return ();
+    my @pids = ($master, $self->children);
+    kill 'KILL', @pids;
+    wait_until(sub { !grep { _alive($_) } @pids }, 10 * $SLOW);
+    delete $MASTERS{$master};
+    unlink "$self->{dir}/logs/nginx.pid";
+    return @pids;
+}
+
+# a process that runs (a zombie does not)
+sub _alive {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return 0;
+    my $st = <$fh> // return 0;
+    return $st !~ /^\d+ \(.*?\) Z/;
 }
 
 sub error_log {
