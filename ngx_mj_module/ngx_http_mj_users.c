@@ -19,6 +19,9 @@
 #define NGX_HTTP_MJ_FILE_MAX    (64 * 1024 * 1024)
 #define NGX_HTTP_MJ_KEY_MAX     512
 
+/* keys a worker remembers as checked: slots of its cache */
+#define NGX_HTTP_MJ_VERIFIED    1024
+
 
 static ngx_str_t  ngx_http_mj_secret_header = ngx_string("mj-api-secret");
 
@@ -308,6 +311,13 @@ ngx_http_mj_load_users(ngx_conf_t *cf, ngx_http_mj_main_conf_t *mmcf)
         goto done;
     }
 
+    /* this configuration's: a reload starts with none remembered */
+    mmcf->verified = ngx_http_mj_cache_create(cf->pool,
+                                              NGX_HTTP_MJ_VERIFIED);
+    if (mmcf->verified == NULL) {
+        goto done;
+    }
+
     rc = NGX_OK;
 
 done:
@@ -475,10 +485,50 @@ ngx_http_mj_client_key(ngx_http_request_t *r, ngx_str_t *key)
 }
 
 
+/*
+ * The user of a key, or NULL: a key this worker has checked before in
+ * this configuration is found in its cache, any other is hashed and
+ * looked up.  NGX_ERROR when the hash fails.
+ */
+static ngx_int_t
+ngx_http_mj_key_user(ngx_http_mj_main_conf_t *mmcf, ngx_str_t *key,
+    ngx_http_mj_user_t **user)
+{
+    u_char    digest[MJ_DIGEST_LEN];
+    uint64_t  tag, value;
+
+    *user = NULL;
+
+    if (key->len > NGX_HTTP_MJ_KEY_MAX) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_mj_cache_find(mmcf->verified, key->data, key->len, &tag,
+                               &value))
+    {
+        *user = (ngx_http_mj_user_t *) (uintptr_t) value;
+        return NGX_OK;
+    }
+
+    if (ngx_http_mj_sha256(NULL, 0, key->data, key->len, digest) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *user = ngx_http_mj_lookup(mmcf, digest);
+
+    /* only keys of users: unknown ones cannot push known ones out */
+    if (*user) {
+        ngx_http_mj_cache_add(mmcf->verified, key->data, key->len, tag,
+                              (uintptr_t) *user);
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_mj_authenticate(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 {
-    u_char                    digest[MJ_DIGEST_LEN];
     ngx_str_t                 key;
     ngx_http_mj_user_t       *u;
     ngx_http_mj_loc_conf_t   *mlcf;
@@ -506,16 +556,9 @@ ngx_http_mj_authenticate(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     }
 
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_mj_module);
-    u = NULL;
 
-    if (key.len <= NGX_HTTP_MJ_KEY_MAX) {
-        if (ngx_http_mj_sha256(NULL, 0, key.data, key.len, digest)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        u = ngx_http_mj_lookup(mmcf, digest);
+    if (ngx_http_mj_key_user(mmcf, &key, &u) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (u == NULL || u->disabled) {

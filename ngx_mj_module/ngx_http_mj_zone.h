@@ -96,6 +96,7 @@ struct ngx_http_mj_store_s {
     ngx_uint_t                 users;       /* user slots asked for */
     ngx_event_t                timer;
     struct ngx_http_mj_redis_s *redis;      /* NULL: no redis= */
+    struct ngx_http_mj_cache_s *tids;       /* task ids hashed: a worker's */
 };
 
 typedef struct ngx_http_mj_store_s  ngx_http_mj_zone_t;
