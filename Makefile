@@ -22,7 +22,7 @@ AVAILDIR   ?= /usr/share/nginx/modules-available
 SRCS := $(wildcard ngx_mj_module/*.c ngx_mj_module/*.h) config
 
 .PHONY: all deps run test test-hup test-valgrind test-deb install clean bench \
-        deb fuzz
+        bench-bodies deb fuzz
 
 all: $(MODULE)
 
@@ -63,6 +63,9 @@ FUZZ_TIME  ?= 60
 
 fuzz: deps
 	@$(MAKE) -s -C fuzz OUT=$(BUILD)/fuzz FUZZ_TIME=$(FUZZ_TIME) run
+
+bench-bodies: deps all
+	@bash bench/bodies.sh
 
 install: all
 	install -D -m 0644 $(MODULE) $(DESTDIR)$(MODDIR)/ngx_http_mj_module.so

@@ -1,187 +1,67 @@
 #!/usr/bin/env bash
 # ngx_mj speed bench (make bench): the gateway against bare proxy_pass.
 #
-# Starts, on 127.0.0.1 only and in a mktemp folder:
+# Starts, on 127.0.0.1 only and in a mktemp folder (bench/lib.sh):
 #   - an upstream: plain nginx answering GET .../fetch with a fixed ~600-byte
 #     task JSON and POST /mj/submit/imagine with a new task id ($request_id);
-#   - a front nginx, one worker, with two servers on the same upstream
-#     (keepalive): bare proxy_pass, and the gateway (zone "mj", 64m).
+#   - a front nginx, one worker, with four servers on the same upstream
+#     (keepalive): bare proxy_pass; the gateway (zone "mj"); the gateway on
+#     zone "sub", for submits; the gateway with every limit on (zone "mix"),
+#     10,000 users in the users file.
 # Then, with wrk -t1 -c32:
-#   1. fetch of one owned task, bare vs gateway, alternating rounds
-#      (a 32-hex-digit id from $request_id, which the zone keys by an HMAC,
-#      and a digits-only id, midjourney-proxy's shape, kept as a number);
-#   2. the zone filled to 10^3, 10^5, 10^6 tasks by submits through the
+#   1. bare and gateway in alternating rounds, each run's req/s, p50 and
+#      p99 latency and the front worker's CPU time per request, for
+#      - polling one owned task (a 32-hex-digit id, which the zone keys by
+#        an HMAC, a digits-only id, kept as a number, and the digits id
+#        with every limit on);
+#      - submits, each a new task, while zone "sub" fills;
+#      - a mix of 20 polls per submit with every limit on;
+#   2. the zone filled to 10^3 and 10^6 tasks by submits through the
 #      gateway, fetch throughput of random owned tasks at each size;
 #   3. the zone filled on until it refuses submits: its capacity, and so
 #      the zone's bytes per task.
 # Prints a table; nothing is pass/fail.  Everything started is stopped at
 # exit.  Knobs (environment):
-#   BENCH_DURATION=5s      each measured wrk run        BENCH_ROUNDS=3
+#   BENCH_DURATION=3s      each measured wrk run        BENCH_ROUNDS=5
 #   BENCH_SIZE_ROUNDS=2    rounds at each zone size     BENCH_CONNECTIONS=32
-#   BENCH_SIZES="1000 100000 1000000"                   BENCH_ZONE=64m
+#   BENCH_SIZES="1000 1000000"                          BENCH_ZONE=64m
+#   BENCH_SUBMIT_ZONE=128m the zone part 1's submits fill
 #   BENCH_CAPACITY=1       fill the zone to capacity    BENCH_WARMUP=1s
-#   BENCH_PERF=1           profile the front worker (perf) in one bare and
-#                          one gateway run and print the top symbols
+#   BENCH_PERF=1           profile the front worker (perf) in bare and
+#                          gateway polls and submits, print the top symbols
 #   BENCH_KEEP=1           keep the temp folder (configs, logs, ids)
 #   NGINX=/usr/sbin/nginx  BENCH_UPSTREAM_WORKERS=1
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-bench="$root/bench"
-nginx=${NGINX:-/usr/sbin/nginx}
-module="$root/build/ngx_http_mj_module.so"
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-dur=${BENCH_DURATION:-5s}
+dur=${BENCH_DURATION:-3s}
 warm=${BENCH_WARMUP:-1s}
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-5}
 size_rounds=${BENCH_SIZE_ROUNDS:-2}
 conns=${BENCH_CONNECTIONS:-32}
-sizes=${BENCH_SIZES:-"1000 100000 1000000"}
+sizes=${BENCH_SIZES:-"1000 1000000"}
 zone=${BENCH_ZONE:-64m}
+sub_zone=${BENCH_SUBMIT_ZONE:-128m}
 up_workers=${BENCH_UPSTREAM_WORKERS:-1}
-key="mj-bench-user-key-0123456789"
-numeric_id="1712345678901234"
 
-say() { printf '%s\n' "$*" >&2; }
-
-# --- prerequisites ---------------------------------------------------------
-
-if ! command -v wrk >/dev/null; then
-    if [ "$(id -u)" -eq 0 ]; then
-        say "installing wrk"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null \
-            || { apt-get update -q >/dev/null \
-                 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null; }
-    else
-        say "wrk is missing: apt-get install wrk (as root)"; exit 1
-    fi
-fi
-for t in curl python3; do
-    command -v "$t" >/dev/null || { say "$t is missing"; exit 1; }
-done
-if [ ! -f "$module" ]; then
-    say "building the module"
-    make -C "$root" >/dev/null
-fi
-
-# --- temp folder, ports, cleanup ------------------------------------------
-
-dir=$(mktemp -d /tmp/ngx_mj-bench.XXXXXX)
-chmod 755 "$dir"
-mkdir -p "$dir/conf" "$dir/logs" "$dir/tmp"
-
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do
-        kill -TERM "$p" 2>/dev/null || true
-    done
-    for p in "${pids[@]}"; do
-        wait "$p" 2>/dev/null || true
-    done
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then
-        say "kept $dir"
-    else
-        rm -rf "$dir"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-read -r up_port bare_port gw_port lim_port < <(python3 - <<'PY'
-import socket
-socks = []
-for _ in range(4):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-)
-
-sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
+bench_require wrk curl python3
+bench_setup bench
+read -r up_port bare_port gw_port sub_port lim_port < <(free_ports 5)
 
 # --- configs ----------------------------------------------------------------
 
-# ~600 bytes, shaped like a midjourney-proxy task; "status" comes early, as
-# it does there, and the gateway's peek stops at it
-task_json='{"id":"1712345678901234","action":"IMAGINE","status":"IN_PROGRESS","prompt":"a lighthouse at dusk, oil on canvas --ar 3:2","promptEn":"a lighthouse at dusk, oil on canvas --ar 3:2","description":"Submit success","state":"","submitTime":1712345678901,"startTime":1712345679432,"finishTime":null,"progress":"42%","imageUrl":"https://cdn.example.com/attachments/1199/1234567890/bench_grid_0.webp","failReason":null,"botType":"MID_JOURNEY","mode":"FAST","properties":{"finalPrompt":"a lighthouse at dusk, oil on canvas --ar 3:2","messageId":"1234567890123456789","nonce":"9876543210987654321","discordInstanceId":"1118138338562560102","notifyHook":null},"buttons":[]}'
-
-cat > "$dir/conf/upstream.conf" <<CONF
-worker_processes $up_workers;
-error_log $dir/logs/upstream-error.log warn;
-pid $dir/logs/upstream.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-    client_body_temp_path $dir/tmp/up-body;
-    proxy_temp_path $dir/tmp/up-proxy;
-    fastcgi_temp_path $dir/tmp/up-fastcgi;
-    uwsgi_temp_path $dir/tmp/up-uwsgi;
-    scgi_temp_path $dir/tmp/up-scgi;
-    default_type application/json;
-    server {
-        listen 127.0.0.1:$up_port reuseport backlog=4096;
-        location ~ ^/mj/task/[A-Za-z0-9_-]+/fetch\$ {
-            return 200 '$task_json';
-        }
-        location = /mj/submit/imagine {
-            return 200 '{"code":1,"description":"Submitted","result":"\$request_id"}';
-        }
-        # a fixed all-digits id, the shape a real upstream gives
-        location = /mj-fast/mj/submit/imagine {
-            return 200 '{"code":1,"description":"Submitted","result":"$numeric_id"}';
-        }
-        location / {
-            return 404 '{"code":4,"description":"not found"}';
-        }
-    }
-}
-CONF
-
-cat > "$dir/conf/users" <<USERS
-bench    $(sha "$key")  main
-USERS
-# 9,999 more users (10,000 in all), the size the limits issue asks about;
-# their keys' hashes are made up: they never send a request
-python3 - "$dir/conf/users" <<'PY'
-import hashlib, sys
-with open(sys.argv[1], "a") as f:
-    for i in range(1, 10000):
-        f.write("user%05d %s main\n" % (i, hashlib.sha256(b"k%d" % i).hexdigest()))
-PY
-(umask 077; printf 'main sk-bench-upstream-secret upstream=backend\n' \
-    > "$dir/conf/upstream-keys")
-
-proxy='proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";'
+write_upstream_conf "$up_port" "$up_workers"
+# 10,000 users, the size the limits issue asks about
+write_users 10000
 
 cat > "$dir/conf/front.conf" <<CONF
-load_module $module;
-worker_processes 1;
-error_log $dir/logs/front-error.log warn;
-pid $dir/logs/front.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
+$(front_conf "$up_port")
 
-    mj_users $dir/conf/users;
-    mj_upstream_keys $dir/conf/upstream-keys;
     mj_zone zone=mj:$zone state=off users=10000;
-
-    upstream backend {
-        server 127.0.0.1:$up_port;
-        keepalive 64;
-        keepalive_requests 10000000;
-    }
+    mj_zone zone=sub:$sub_zone state=off users=10000;
+    mj_zone zone=mix:32m state=off users=10000;
 
     server {                            # (a) bare proxy_pass
         listen 127.0.0.1:$bare_port backlog=4096;
@@ -198,10 +78,18 @@ http {
         }
     }
 
-    server {                            # (c) the gateway with every limit on
+    server {                            # (c) the gateway, for submits
+        listen 127.0.0.1:$sub_port backlog=4096;
+        location / {
+            mj_gateway zone=sub;
+            $proxy
+        }
+    }
+
+    server {                            # (d) the gateway with every limit on
         listen 127.0.0.1:$lim_port backlog=4096;
         location / {
-            mj_gateway zone=mj;
+            mj_gateway zone=mix;
             mj_limit_submit rate=100000r/s burst=100000;
             mj_limit_poll rate=1000000r/s burst=1000000;
             mj_limit_tasks 16;
@@ -213,52 +101,39 @@ http {
 }
 CONF
 
-start_nginx() { # name conf port
-    "$nginx" -p "$dir/" -c "$2" -g 'daemon off;' \
-        > "$dir/logs/$1.out" 2>&1 &
-    pids+=($!)
-    local i
-    for i in $(seq 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$3") 2>/dev/null; then
-            return 0
-        fi
-        kill -0 "${pids[-1]}" 2>/dev/null || break
-        sleep 0.05
-    done
-    say "$1 nginx did not start:"; cat "$dir/logs/$1.out" "$dir"/logs/*error.log >&2
-    exit 1
-}
-
 start_nginx upstream "$dir/conf/upstream.conf" "$up_port"
 start_nginx front "$dir/conf/front.conf" "$gw_port"
-front_master=${pids[-1]}
-worker=""
-for _ in $(seq 50); do
-    worker=$(pgrep -P "$front_master" | head -1) && break
-    sleep 0.1
-done
-[ -n "$worker" ] || { say "no front worker found"; exit 1; }
-clk_tck=$(getconf CLK_TCK)
-# the front worker's CPU time (user + system), in clock ticks
-worker_cpu() { awk '{ print $14 + $15 }' "/proc/$worker/stat"; }
+worker=$(front_worker "$started")
 
 # --- the owned tasks, and a sanity check -----------------------------------
 
 auth="Authorization: Bearer $key"
-gw="http://127.0.0.1:$gw_port"
-lim="http://127.0.0.1:$lim_port"
 bare="http://127.0.0.1:$bare_port"
+gw="http://127.0.0.1:$gw_port"
+sub="http://127.0.0.1:$sub_port"
+lim="http://127.0.0.1:$lim_port"
 
-ans=$(curl -sS -H "$auth" -H 'Content-Type: application/json' \
-      -d '{"prompt":"a lighthouse at dusk"}' "$gw/mj/submit/imagine")
-hex_id=$(printf '%s' "$ans" | sed -n 's/.*"result":"\([A-Za-z0-9_-]*\)".*/\1/p')
-[ -n "$hex_id" ] || { say "submit through the gateway failed: $ans"; exit 1; }
-ans=$(curl -sS -H "$auth" -H 'Content-Type: application/json' \
-      -d '{"prompt":"a lighthouse at dusk"}' "$gw/mj-fast/mj/submit/imagine")
-case $ans in *"\"$numeric_id\""*) ;; *) say "numeric submit failed: $ans"; exit 1;; esac
+# submit URL: the task id the answer gives
+submit() {
+    local ans id
+    ans=$(curl -sS -H "$auth" -H 'Content-Type: application/json' \
+          -d '{"prompt":"a lighthouse at dusk"}' "$1")
+    id=$(printf '%s' "$ans" | sed -n 's/.*"result":"\([A-Za-z0-9_-]*\)".*/\1/p')
+    [ -n "$id" ] || { say "submit to $1 failed: $ans"; exit 1; }
+    printf '%s\n' "$id"
+}
+hex_id=$(submit "$gw/mj/submit/imagine")
+for u in "$gw" "$lim"; do
+    id=$(submit "$u/mj-fast/mj/submit/imagine")
+    [ "$id" = "$numeric_id" ] || { say "numeric submit to $u gave $id"; exit 1; }
+done
+mix_seed=$(submit "$lim/mj-relax/mj/submit/imagine")
+submit "$sub/mj/submit/imagine" > /dev/null
+submit "$bare/mj/submit/imagine" > /dev/null
 
 code() { curl -s -o /dev/null -w '%{http_code}' -H "$auth" "$1"; }
 for u in "$gw/mj/task/$hex_id/fetch" "$gw/mj/task/$numeric_id/fetch" \
+         "$lim/mj/task/$numeric_id/fetch" "$lim/mj-relax/mj/task/$mix_seed/fetch" \
          "$bare/mj/task/$hex_id/fetch"; do
     c=$(code "$u")
     [ "$c" = 200 ] || { say "expected 200 from $u, got $c"; exit 1; }
@@ -268,28 +143,23 @@ c=$(code "$gw/mj/task/0123456789abcdef0123456789abcdef/fetch")
 
 # --- wrk runs ------------------------------------------------------------------
 
+export BENCH_KEY=$key MIX_SEED=$mix_seed
 results="$dir/results"
 : > "$results"
 
-to_us() { # 580.12us | 1.23ms | 2.00s -> microseconds
-    awk -v v="$1" 'BEGIN {
-        n = v + 0
-        if (v ~ /us$/) m = 1; else if (v ~ /ms$/) m = 1000;
-        else if (v ~ /m$/) m = 60000000; else if (v ~ /s$/) m = 1000000; else m = 1
-        printf "%.0f", n * m }'
-}
-
-# run LABEL GROUP URL [SCRIPT]: one measured wrk run, one line in $results
+# run GROUP LABEL ROUND URL [SCRIPT]: one measured wrk run (after a warm-up),
+# one line in $results:
+#   group label round req/s avg p50 p99 errors cpu-us/req requests
 run() {
-    local label=$1 group=$2 url=$3 script=${4:-} out args
+    local group=$1 label=$2 round=$3 url=$4 script=${5:-} out args
     args=(-t1 "-c$conns" --latency -H "$auth")
     [ -n "$script" ] && args+=(-s "$script")
     wrk "${args[@]}" "-d$warm" "$url" > /dev/null
     local c0 c1 cpu
-    c0=$(worker_cpu)
+    c0=$(cpu_us "$worker")
     out=$(wrk "${args[@]}" "-d$dur" "$url")
-    c1=$(worker_cpu)
-    local rps avg p50 p99 bad err
+    c1=$(cpu_us "$worker")
+    local rps avg p50 p99 bad err n
     rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
     avg=$(to_us "$(awk '$1 == "Latency" { print $2; exit }' <<<"$out")")
     p50=$(to_us "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
@@ -297,14 +167,14 @@ run() {
     bad=$(awk '/Non-2xx/ { print $NF }' <<<"$out"); bad=${bad:-0}
     err=$(awk '/Socket errors/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' <<<"$out")
     err=${err:-0}
+    n=$(awk '/ requests in / { print $1 }' <<<"$out"); n=${n:-0}
     # microseconds of front-worker CPU per request: steadier than req/s
     # when other processes share the cores
-    cpu=$(awk -v t="$((c1 - c0))" -v hz="$clk_tck" \
-          '/ requests in / { if ($1 > 0) printf "%.1f", t * 1000000 / hz / $1 }' <<<"$out")
-    printf '%s %s %s %s %s %s %s %s\n' "$group" "$label" "$rps" "$avg" "$p50" \
-        "$p99" "$((bad + err))" "${cpu:-0}" >> "$results"
-    say "  $(printf '%-12s %-15s %7s req/s  avg %5s us  p99 %5s us  worker %5s us/req  errors %s' \
-        "$group" "$label" "$rps" "$avg" "$p99" "${cpu:-0}" "$((bad + err))")"
+    cpu=$(ratio "$((c1 - c0))" "$n" 1)
+    printf '%s %s %s %s %s %s %s %s %s %s\n' "$group" "$label" "$round" "$rps" "$avg" \
+        "$p50" "$p99" "$((bad + err))" "$cpu" "$n" >> "$results"
+    say "  $(printf '%-12s %-15s %7s req/s  p50 %5s us  p99 %5s us  worker %5s us/req  errors %s' \
+        "$group" "$label" "$rps" "$p50" "$p99" "$cpu" "$((bad + err))")"
 }
 
 # fill URL N IDFILE: N submits (0: until refused) through the gateway;
@@ -313,7 +183,7 @@ fill() {
     local out="$dir/fill.out" done="$dir/fill.done" t0 t1 line wpid
     rm -f "$done"
     t0=$(date +%s.%N)
-    BENCH_KEY=$key FILL_N=$2 FILL_IDS=$3 FILL_DONE=$done \
+    FILL_N=$2 FILL_IDS=$3 FILL_DONE=$done \
         wrk -t1 "-c$conns" -d900s -s "$bench/fill.lua" "$1" > "$out" 2>&1 &
     wpid=$!
     pids+=("$wpid")
@@ -333,32 +203,46 @@ fill() {
     fi
 }
 
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0;
-    else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.0f", (a[NR/2] + a[NR/2 + 1]) / 2 }'; }
-
-# col GROUP LABEL FIELD(3 rps, 4 avg, 5 p50, 6 p99, 7 errors, 8 cpu): median
-col() { awk -v g="$1" -v l="$2" -v f="$3" '$1 == g && $2 == l { print $f }' "$results" | median; }
-colf() { awk -v g="$1" -v l="$2" -v f="$3" '$1 == g && $2 == l { print $f }' "$results" \
-    | sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2];
-                      else printf "%.1f", (a[NR/2] + a[NR/2 + 1]) / 2 }'; }
-errs() { awk -v g="$1" -v l="$2" '$1 == g && $2 == l { s += $7 } END { print s + 0 }' "$results"; }
+# col GROUP LABEL FIELD [DECIMALS]: the median over the rounds
+#   fields: 4 req/s, 5 avg, 6 p50, 7 p99, 8 errors, 9 cpu, 10 requests
+col() { awk -v g="$1" -v l="$2" -v f="$3" '$1 == g && $2 == l { print $f }' "$results" \
+        | median "${4:-0}"; }
+sum() { awk -v g="$1" -v l="$2" -v f="$3" '$1 == g && $2 == l { s += $f } END { print s + 0 }' \
+        "$results"; }
+# per_round GROUP LABEL BASE-LABEL FIELD: LABEL / BASE-LABEL in each round,
+# one a line
+per_round() {
+    awk -v g="$1" -v l="$2" -v b="$3" -v f="$4" '
+        $1 == g && $2 == l { a[$3] = $f } $1 == g && $2 == b { d[$3] = $f }
+        END { for (r = 1; r in a; r++) if (d[r] > 0) printf "%.4f\n", a[r] / d[r] }' "$results"
+}
 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 say "ngx_mj bench: wrk -t1 -c$conns, $dur runs (+$warm warm-up), $(nproc) cores; temp $dir"
-say "1. fetch of one owned task, $rounds alternating rounds"
+say "1. bare and gateway, $rounds alternating rounds: polls, submits, the mix"
 
+# group label url script: one line each; odd rounds run them in this
+# order, even rounds backwards.  Each gateway run is next to, or one away
+# from, the bare run it is compared with, and the figures are the medians
+# of the ratios in each round: load that drifts over minutes cancels out
+plan=(
+    "poll gateway-hex $gw/mj/task/$hex_id/fetch -"
+    "poll bare $bare/mj/task/$hex_id/fetch -"
+    "poll gateway-digits $gw/mj/task/$numeric_id/fetch -"
+    "poll gateway-limits $lim/mj/task/$numeric_id/fetch -"
+    "submit bare $bare/mj/submit/imagine $bench/submit.lua"
+    "submit gateway $sub/mj/submit/imagine $bench/submit.lua"
+    "mix bare $bare/ $bench/mix.lua"
+    "mix gateway-limits $lim/ $bench/mix.lua"
+)
 for r in $(seq "$rounds"); do
-    if [ $((r % 2)) = 1 ]; then
-        run bare fixed "$bare/mj/task/$hex_id/fetch"
-        run gateway-hex fixed "$gw/mj/task/$hex_id/fetch"
-        run gateway-digits fixed "$gw/mj/task/$numeric_id/fetch"
-        run gateway-limits fixed "$lim/mj/task/$numeric_id/fetch"
-    else
-        run gateway-limits fixed "$lim/mj/task/$numeric_id/fetch"
-        run gateway-digits fixed "$gw/mj/task/$numeric_id/fetch"
-        run gateway-hex fixed "$gw/mj/task/$hex_id/fetch"
-        run bare fixed "$bare/mj/task/$hex_id/fetch"
-    fi
+    order=$(seq 0 $((${#plan[@]} - 1)))
+    [ $((r % 2)) = 0 ] && order=$(tac <<<"$order")
+    for i in $order; do
+        read -r g l u s <<<"${plan[$i]}"
+        [ "$s" = - ] && s=""
+        run "$g" "$l" "$r" "$u" "$s"
+    done
 done
 
 # --- zone sizes ------------------------------------------------------------------
@@ -386,23 +270,18 @@ for n in $(tr ' ' '\n' <<<"$sizes" | sort -n); do
     echo "$g recorded $recorded" >> "$dir/sizes"
     for r in $(seq "$size_rounds"); do
         if [ $((r % 2)) = 1 ]; then
-            BENCH_KEY=$key FETCH_IDS=$ids run bare "$g" "$bare/" "$bench/fetch-random.lua"
-            BENCH_KEY=$key FETCH_IDS=$ids run gateway-random "$g" "$gw/" "$bench/fetch-random.lua"
+            FETCH_IDS=$ids run "$g" bare "$r" "$bare/" "$bench/fetch-random.lua"
+            FETCH_IDS=$ids run "$g" gateway-random "$r" "$gw/" "$bench/fetch-random.lua"
         else
-            BENCH_KEY=$key FETCH_IDS=$ids run gateway-random "$g" "$gw/" "$bench/fetch-random.lua"
-            BENCH_KEY=$key FETCH_IDS=$ids run bare "$g" "$bare/" "$bench/fetch-random.lua"
+            FETCH_IDS=$ids run "$g" gateway-random "$r" "$gw/" "$bench/fetch-random.lua"
+            FETCH_IDS=$ids run "$g" bare "$r" "$bare/" "$bench/fetch-random.lua"
         fi
     done
-    run gateway-hex "$g" "$gw/mj/task/$hex_id/fetch"
+    run "$g" gateway-hex 1 "$gw/mj/task/$hex_id/fetch"
 done
 
 # --- capacity ------------------------------------------------------------------------
 
-bytes() { # 64m, 512k, 1g -> bytes
-    awk -v v="$1" 'BEGIN { n = v + 0; u = tolower(substr(v, length(v)))
-        m = u == "k" ? 1024 : u == "m" ? 1048576 : u == "g" ? 1073741824 : 1
-        printf "%.0f", n * m }'
-}
 zone_bytes=$(bytes "$zone")
 capacity=0
 
@@ -420,68 +299,92 @@ if [ "${BENCH_PERF:-0}" = 1 ]; then
     if ! command -v perf >/dev/null; then
         say "perf is missing: no profile"
     else
-        for what in bare gateway; do
-            url="$bare/mj/task/$hex_id/fetch"
-            [ "$what" = gateway ] && url="$gw/mj/task/$hex_id/fetch"
-            say "profiling the front worker ($worker), $what fetch"
+        for what in "poll bare $bare/mj/task/$hex_id/fetch" \
+                    "poll gateway $gw/mj/task/$hex_id/fetch" \
+                    "submit bare $bare/mj/submit/imagine" \
+                    "submit gateway $sub/mj/submit/imagine"; do
+            read -r kind path url <<<"$what"
+            script=()
+            [ "$kind" = submit ] && script=(-s "$bench/submit.lua")
+            say "profiling the front worker ($worker), $path $kind"
+            f="$dir/perf-$kind-$path"
             # Debian builds without frame pointers: unwind with DWARF
-            perf record -q --call-graph dwarf,16384 -F 999 -o "$dir/perf-$what.data" \
-                -p "$worker" -- sleep 3 > "$dir/perf-$what.log" 2>&1 &
+            perf record -q --call-graph dwarf,16384 -F 999 -o "$f.data" \
+                -p "$worker" -- sleep 3 > "$f.log" 2>&1 &
             perf_pid=$!
             pids+=("$perf_pid")
-            wrk -t1 "-c$conns" -d4s -H "$auth" "$url" > /dev/null
+            wrk -t1 "-c$conns" -d4s -H "$auth" "${script[@]}" "$url" > /dev/null
             wait "$perf_pid" || true
             {
-                echo "perf, front worker, $what fetch of one task"
+                echo "perf, front worker, $path: $kind"
                 echo "  self time by object:"
-                perf report -i "$dir/perf-$what.data" --no-children -g none \
+                perf report -i "$f.data" --no-children -g none \
                     --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -8 || true
-                if [ "$what" = gateway ]; then
+                if [ "$path" = gateway ]; then
                     echo "  the module's functions and the library calls under them"
                     echo "  (inclusive: % of the worker's time spent in it and its callees):"
-                    perf report -i "$dir/perf-$what.data" --children -g none \
+                    perf report -i "$f.data" --children -g none \
                         --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' \
-                        | grep -E 'ngx_http_mj_|HMAC|EVP_Q_|EVP_MD_fetch|EVP_MAC_fetch|SHA256 |yajl_(alloc|free|parse)' \
+                        | grep -E 'ngx_http_mj_|mj_body_|HMAC|EVP_Q_|EVP_MD_fetch|EVP_MAC_fetch|SHA256 |yajl_(alloc|free|parse)' \
                         | awk '$1 + 0 >= 0.3 && !seen[$4]++ { printf "    %7s  %s\n", $1, $4 }' \
                         | head -20 || true
                 fi
-            } > "$dir/perf-$what.txt"
+            } > "$f.txt"
         done
     fi
 fi
 
 # --- the table -----------------------------------------------------------------------------
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }'; }
+# row NAME GROUP LABEL: one workload, gateway LABEL against bare; "x bare"
+# is the median of the rounds' ratios
+row() {
+    local g=$2 l=$3
+    printf '   %-18s %7s %8s %7s %8s %8s %7s %6s %6s %7s %6s %6s\n' "$1" \
+        "$(col "$g" bare 4)" "$(col "$g" "$l" 4)" "$(per_round "$g" "$l" bare 4 | median 3)" \
+        "$(col "$g" bare 9 1)" "$(col "$g" "$l" 9 1)" "$(per_round "$g" "$l" bare 9 | median 3)" \
+        "$(col "$g" bare 6)" "$(col "$g" "$l" 6)" "$(col "$g" bare 7)" "$(col "$g" "$l" 7)" \
+        "$(( $(sum "$g" bare 8) + $(sum "$g" "$l" 8) ))"
+}
+
+rows=(
+    "poll,_hex_id poll gateway-hex"
+    "poll,_digits_id poll gateway-digits"
+    "poll,_limits_on poll gateway-limits"
+    "submit submit gateway"
+    "mix_20:1,_limits mix gateway-limits"
+)
 
 {
     echo
-    echo "ngx_mj bench  $(date -u '+%Y-%m-%d %H:%M UTC')  $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
-    echo "nginx $("$nginx" -v 2>&1 | sed 's/.*nginx\///'), front: 1 worker; upstream: nginx, $up_workers worker(s), fixed ${#task_json}-byte task JSON"
-    echo "wrk -t1 -c$conns -d$dur, medians of the rounds; latency in microseconds"
+    echo "ngx_mj bench  $(date -u '+%Y-%m-%d %H:%M UTC')  $(machine)"
+    echo "front: 1 worker; upstream: nginx, $up_workers worker(s), fixed ${#task_json}-byte task JSON"
+    echo "wrk -t1 -c$conns -d$dur, medians of $rounds rounds, bare and gateway alternating"
     echo "load average at start: $load0; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
-    echo "1. GET /mj/task/{id}/fetch of one owned task ($rounds rounds, alternating)"
-    printf '   %-15s %8s %7s %7s %7s %7s %8s %7s\n' path "req/s" "avg" "p50" "p99" "x bare" \
-        "cpu/req" errors
-    bare_rps=$(col fixed bare 3)
-    for l in bare gateway-hex gateway-digits gateway-limits; do
-        rps=$(col fixed "$l" 3)
-        printf '   %-15s %8s %7s %7s %7s %7s %8s %7s\n' "$l" "$rps" "$(col fixed "$l" 4)" \
-            "$(col fixed "$l" 5)" "$(col fixed "$l" 6)" "$(ratio "$rps" "$bare_rps")" \
-            "$(colf fixed "$l" 8)" "$(errs fixed "$l")"
+    echo "1. the gateway against bare proxy_pass (x bare: gateway / bare, the median"
+    echo "   of the rounds' ratios; req/s, CPU, p50, p99: medians of the rounds)"
+    printf '   %-18s %24s %25s %13s %14s\n' "" "req/s" "worker CPU us/req" "p50 us" "p99 us"
+    printf '   %-18s %7s %8s %7s %8s %8s %7s %6s %6s %7s %6s %6s\n' workload bare gateway \
+        "x bare" bare gateway "x bare" bare gw bare gw errors
+    for x in "${rows[@]}"; do
+        read -r name g l <<<"$x"
+        row "${name//_/ }" "$g" "$l"
     done
-    echo "   cpu/req: microseconds of front-worker CPU (user+system) per request"
-    printf '   per round gateway-hex/bare:'
-    paste <(awk '$1 == "fixed" && $2 == "gateway-hex" { print $3 }' "$results") \
-          <(awk '$1 == "fixed" && $2 == "bare" { print $3 }' "$results") \
-        | while read -r a b; do printf ' %s' "$(ratio "$a" "$b")"; done
-    echo
-    echo "   gateway/bare = $(ratio "$(col fixed gateway-hex 3)" "$bare_rps") (hex id)," \
-         "$(ratio "$(col fixed gateway-digits 3)" "$bare_rps") (digits id); target >= 0.95"
-    echo "   with every limit on, 10,000 users configured (digits id):" \
-         "$(ratio "$(col fixed gateway-limits 3)" "$bare_rps") of bare," \
-         "$(ratio "$(col fixed gateway-limits 3)" "$(col fixed gateway-digits 3)") of the gateway without limits"
+    echo "   per round, x bare, req/s | worker CPU:"
+    for x in "${rows[@]}"; do
+        read -r name g l <<<"$x"
+        printf '   %-18s%s |%s\n' "${name//_/ }" \
+            "$(per_round "$g" "$l" bare 4 | awk '{ printf " %.2f", $1 }')" \
+            "$(per_round "$g" "$l" bare 9 | awk '{ printf " %.2f", $1 }')"
+    done
+    echo "   poll: GET /mj/task/{id}/fetch of one owned task; limits on: every limit, 10,000 users"
+    echo "   submit: POST /mj/submit/imagine, a new task each; the gateway recorded" \
+         "$(sum submit gateway 10) tasks into zone \"sub\" ($sub_zone) in the measured runs"
+    echo "   mix: 20 polls of the tasks just submitted per submit, every limit on, 10,000 users"
+    echo "   errors: non-2xx answers and socket errors, bare + gateway, all rounds"
+    echo "   issue 12's goals: poll CPU <= 1.05 x bare and req/s >= 0.95 x bare;"
+    echo "   submit CPU <= 1.11 x and req/s >= 0.90 x; the mix req/s >= 0.93 x"
     echo
     echo "2. ownership check by tasks in the zone (zone $zone): each request fetches"
     echo "   a random one of the recorded tasks (wrk builds it in Lua, for bare too);"
@@ -491,11 +394,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
     for n in $(tr ' ' '\n' <<<"$sizes" | sort -n); do
         g="size-$n"
         rec=$(awk -v g="$g" '$1 == g { print $3 }' "$dir/sizes")
-        b=$(col "$g" bare 3); gr=$(col "$g" gateway-random 3)
-        e=$(( $(errs "$g" bare) + $(errs "$g" gateway-random) + $(errs "$g" gateway-hex) ))
+        b=$(col "$g" bare 4); gr=$(col "$g" gateway-random 4)
+        e=$(( $(sum "$g" bare 8) + $(sum "$g" gateway-random 8) + $(sum "$g" gateway-hex 8) ))
         printf '   %-9s %8s %8s %7s %7s %9s %9s %9s %7s\n' "$rec" "$b" "$gr" \
-            "$(ratio "$gr" "$b")" "$(col "$g" gateway-random 6)" "$(colf "$g" bare 8)" \
-            "$(colf "$g" gateway-random 8)" "$(colf "$g" gateway-hex 8)" "$e"
+            "$(ratio "$gr" "$b")" "$(col "$g" gateway-random 7)" "$(col "$g" bare 9 1)" \
+            "$(col "$g" gateway-random 9 1)" "$(col "$g" gateway-hex 9 1)" "$e"
     done
     if [ "$filled" -gt 0 ]; then
         echo "   filled by $filled submits through the gateway in ${filled_secs}s" \
@@ -512,8 +415,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
     echo "   at the largest size above: $recorded tasks recorded (counted from" \
          "the submits answered 200 with a task id)"
     echo "   task table alone: 32-byte records, at most 3/4 full = 42.7 bytes a task"
-    for what in bare gateway; do
-        [ -f "$dir/perf-$what.txt" ] && { echo; cat "$dir/perf-$what.txt"; }
+    for f in "$dir"/perf-*.txt; do
+        [ -f "$f" ] && { echo; cat "$f"; }
     done
     echo
 } | tee "$dir/table.txt"
