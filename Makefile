@@ -22,7 +22,7 @@ AVAILDIR   ?= /usr/share/nginx/modules-available
 SRCS := $(wildcard ngx_mj_module/*.c ngx_mj_module/*.h) config
 
 .PHONY: all deps run test test-hup test-valgrind test-deb install clean bench \
-        bench-bodies deb fuzz
+        bench-bodies bench-callgrind deb fuzz
 
 all: $(MODULE)
 
@@ -66,6 +66,10 @@ fuzz: deps
 
 bench-bodies: deps all
 	@bash bench/bodies.sh
+
+# instructions per request under callgrind, bare against the gateway
+bench-callgrind: deps all
+	@bash bench/callgrind.sh
 
 install: all
 	install -D -m 0644 $(MODULE) $(DESTDIR)$(MODDIR)/ngx_http_mj_module.so

@@ -5,169 +5,58 @@
 # Counts of instructions do not move with the machine's load, unlike req/s
 # and CPU time on a shared 2-core box: a change's effect shows in one run.
 #
-# Starts, on 127.0.0.1 only and in a mktemp folder:
-#   - an upstream: plain nginx (not under valgrind) with fixed answers, as
-#     bench/run.sh has them: a ~660-byte task to every fetch, a new
-#     32-hex-digit task id to every submit;
+# Starts, on 127.0.0.1 only and in a mktemp folder (bench/lib.sh):
+#   - the upstream of bench/run.sh: plain nginx (not under valgrind) with
+#     fixed answers: a ~660-byte task to every fetch (SUCCESS under
+#     /mj-relax/), a new 32-hex-digit task id to every submit;
 #   - a front nginx under callgrind, "master_process off" (the process that
-#     answers is the one counted), with four servers: bare proxy_pass, the
-#     gateway, the gateway with every limit on, and, on its own users file
-#     of CG_USERS users, the gateway again.
+#     answers is the one counted), with three servers: bare proxy_pass, the
+#     gateway, the gateway with every limit on; 10,000 users (poll-users:
+#     started again with CG_USERS users).
 # For each case a client sends CG_WARMUP requests, the counters are zeroed
 # (callgrind_control), it sends CG_REQUESTS requests one after another on
 # one keepalive connection, and the counters are dumped.  Prints
-# instructions per request (Ir / requests), the ratio to bare, and, with
-# CG_TOP=N, the top N functions of each dump by their own instructions.
+# instructions per request (Ir / requests) and the ratio to bare; with
+# CG_TOP=N, for each case the top N functions by their own instructions,
+# the instructions by object, and the module's functions inclusive.
 #
 # Knobs (environment):
 #   CG_REQUESTS=2000   requests counted per case   CG_WARMUP=200
-#   CG_TOP=12          top functions of each case (0: none)
-#   CG_CASES="poll-bare poll-gw poll-digits poll-limits submit-bare
-#             mix-bare mix-limits submit-bare submit-gw" (poll-users:
-#             CG_USERS users; the mix before the submits, which fill the
-#             cap on unfinished tasks)
-#            mix: 20 polls a submit, through the server with every limit on
-#   CG_USERS=100000    users in the fourth server's file
-#   CG_KEEP=1          keep the temp folder (configs, logs, callgrind.out.*)
+#   CG_TOP=12          (0: the table only)
+#   CG_CASES="poll-bare poll-gw poll-digits poll-limits mix-bare mix-limits
+#             submit-bare submit-gw"; also poll-users.  The mix is 20 polls
+#             a submit, through the server with every limit on; it runs
+#             before the submits, which fill the user's cap on unfinished
+#             tasks.
+#   CG_USERS=100000    users for poll-users
+#   BENCH_KEEP=1       keep the temp folder (configs, logs, callgrind.out.*)
 #   NGINX=/usr/sbin/nginx
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-nginx=${NGINX:-/usr/sbin/nginx}
-module="$root/build/ngx_http_mj_module.so"
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+
 requests=${CG_REQUESTS:-2000}
 warmup=${CG_WARMUP:-200}
 top=${CG_TOP:-12}
 cases=${CG_CASES:-"poll-bare poll-gw poll-digits poll-limits mix-bare mix-limits submit-bare submit-gw"}
 nusers=${CG_USERS:-100000}
-key="mj-bench-user-key-0123456789"
-numeric_id="1712345678901234"
 
-say() { printf '%s\n' "$*" >&2; }
+bench_require valgrind callgrind_control callgrind_annotate python3
+bench_setup callgrind
+read -r up_port bare_port gw_port lim_port < <(free_ports 4)
 
-for t in valgrind callgrind_control callgrind_annotate python3; do
-    command -v "$t" >/dev/null || { say "$t is missing (apt-get install valgrind python3)"; exit 1; }
-done
-[ -f "$module" ] || make -C "$root" >/dev/null
+write_upstream_conf "$up_port" 1
+start_nginx upstream "$dir/conf/upstream.conf" "$up_port"
 
-dir=$(mktemp -d /tmp/ngx_mj-callgrind.XXXXXX)
-chmod 755 "$dir"
-mkdir -p "$dir/conf" "$dir/logs" "$dir/tmp"
-
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do
-        kill -TERM "$p" 2>/dev/null || true
-    done
-    for p in "${pids[@]}"; do
-        wait "$p" 2>/dev/null || true
-    done
-    if [ "${CG_KEEP:-0}" = 1 ]; then
-        say "kept $dir"
-    else
-        rm -rf "$dir"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-read -r up_port bare_port gw_port lim_port many_port < <(python3 - <<'PY'
-import socket
-socks = []
-for _ in range(5):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-)
-
-sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
-
-task_json='{"id":"1712345678901234","action":"IMAGINE","status":"IN_PROGRESS","prompt":"a lighthouse at dusk, oil on canvas --ar 3:2","promptEn":"a lighthouse at dusk, oil on canvas --ar 3:2","description":"Submit success","state":"","submitTime":1712345678901,"startTime":1712345679432,"finishTime":null,"progress":"42%","imageUrl":"https://cdn.example.com/attachments/1199/1234567890/bench_grid_0.webp","failReason":null,"botType":"MID_JOURNEY","mode":"FAST","properties":{"finalPrompt":"a lighthouse at dusk, oil on canvas --ar 3:2","messageId":"1234567890123456789","nonce":"9876543210987654321","discordInstanceId":"1118138338562560102","notifyHook":null},"buttons":[]}'
-
-# the same task, finished: what the mix's polls see
-task_done_json=${task_json/\"IN_PROGRESS\"/\"SUCCESS\"}
-
-temp_paths() {
-    local t
-    for t in client_body proxy fastcgi uwsgi scgi; do
-        printf '    %s_temp_path %s/tmp/%s%s;\n' "$t" "$dir" "$1" "$t"
-    done
-}
-
-cat > "$dir/conf/upstream.conf" <<CONF
-worker_processes 1;
-error_log $dir/logs/upstream-error.log warn;
-pid $dir/logs/upstream.pid;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-$(temp_paths up-)
-    default_type application/json;
-    server {
-        listen 127.0.0.1:$up_port;
-        location ~ ^/mj/task/[A-Za-z0-9_-]+/fetch\$ {
-            return 200 '$task_json';
-        }
-        location ~ ^/mj-relax/mj/task/[A-Za-z0-9_-]+/fetch\$ {
-            return 200 '$task_done_json';
-        }
-        location ~ ^(/mj-relax)?/mj/submit/imagine\$ {
-            return 200 '{"code":1,"description":"Submitted","result":"\$request_id"}';
-        }
-        location = /mj-fast/mj/submit/imagine {
-            return 200 '{"code":1,"description":"Submitted","result":"$numeric_id"}';
-        }
-        location / {
-            return 404 '{"code":4,"description":"not found"}';
-        }
-    }
-}
-CONF
-
-# the users file of the first three servers: "bench" and 9,999 made-up
-# users; the fourth's: CG_USERS of them
-python3 - "$dir/conf" "$(sha "$key")" "$nusers" <<'PY'
-import hashlib, sys
-d, digest, many = sys.argv[1], sys.argv[2], int(sys.argv[3])
-for name, n in (("users", 10000), ("users-many", many)):
-    with open("%s/%s" % (d, name), "w") as f:
-        f.write("bench %s main\n" % digest)
-        for i in range(1, n):
-            f.write("user%06d %s main\n"
-                    % (i, hashlib.sha256(b"k%d" % i).hexdigest()))
-PY
-(umask 077; printf 'main sk-bench-upstream-secret upstream=backend\n' \
-    > "$dir/conf/upstream-keys")
-
-proxy='proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";'
-
-front_conf() { # USERS-FILE PORTS...: the front's config
+# the front's config, with USERS users; "master_process off": the process
+# that answers is the one callgrind counts
+front_config() {
+    write_users "$1"
     cat <<CONF
-load_module $module;
 master_process off;
-daemon off;
-error_log $dir/logs/front-error.log warn;
-pid $dir/logs/front-$2.pid;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-$(temp_paths "$2-")
-    mj_users $1;
-    mj_upstream_keys $dir/conf/upstream-keys;
+$(front_conf "$up_port")
     mj_zone zone=mj:64m state=off users=10000;
-
-    upstream backend {
-        server 127.0.0.1:$up_port;
-        keepalive 16;
-        keepalive_requests 10000000;
-    }
 
     server {
         listen 127.0.0.1:$bare_port;
@@ -199,24 +88,6 @@ $(temp_paths "$2-")
 }
 CONF
 }
-
-wait_port() { # PORT PID
-    local i
-    for i in $(seq 600); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-            return 0
-        fi
-        kill -0 "$2" 2>/dev/null || break
-        sleep 0.1
-    done
-    say "nginx did not start:"; cat "$dir"/logs/*.out "$dir"/logs/*error.log >&2
-    exit 1
-}
-
-"$nginx" -p "$dir/" -c "$dir/conf/upstream.conf" -g 'daemon off;' \
-    > "$dir/logs/upstream.out" 2>&1 &
-pids+=($!)
-wait_port "$up_port" "${pids[-1]}"
 
 # the client: N requests on one keepalive connection, each answered 200;
 # "mix": each 21st a submit to /mj-relax/ (its task answers SUCCESS), the
@@ -252,22 +123,23 @@ PY
 
 client() { python3 "$dir/client.py" "$@" "$key"; }
 
-# start_front NAME USERS-FILE: the front under callgrind, counting nothing
-# until a case zeroes the counters
+# start_front NAME USERS: the front under callgrind
 start_front() {
-    front_conf "$2" "$1" > "$dir/conf/front-$1.conf"
+    front_config "$2" > "$dir/conf/front-$1.conf"
     valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out.$1" \
-        --dump-instr=no --separate-threads=no \
-        "$nginx" -p "$dir/" -c "$dir/conf/front-$1.conf" \
+        --dump-instr=no \
+        "$nginx" -p "$dir/" -c "$dir/conf/front-$1.conf" -g 'daemon off;' \
         > "$dir/logs/front-$1.out" 2>&1 &
     front=$!
     pids+=("$front")
-    wait_port "$gw_port" "$front"
-}
-
-stop_front() {
-    kill -QUIT "$front" 2>/dev/null || true
-    wait "$front" 2>/dev/null || true
+    local i
+    for i in $(seq 600); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$gw_port") 2>/dev/null && return 0
+        kill -0 "$front" 2>/dev/null || break
+        sleep 0.1
+    done
+    say "the front did not start:"; cat "$dir/logs/front-$1.out" >&2
+    exit 1
 }
 
 results="$dir/results"
@@ -290,7 +162,7 @@ measure() {
 
 say "ngx_mj callgrind: $requests requests a case (+$warmup warm-up); temp $dir"
 
-start_front main "$dir/conf/users"
+start_front main 10000
 
 # the owned tasks: a hex id and the digits id
 hex_id=$(client "$gw_port" POST /mj/submit/imagine 1 \
@@ -312,14 +184,14 @@ for c in $cases; do
 done
 
 if [[ " $cases " == *" poll-users "* ]]; then
-    stop_front
-    start_front many "$dir/conf/users-many"
+    stop_nginx "$front"
+    start_front many "$nusers"
     hex_id=$(client "$gw_port" POST /mj/submit/imagine 1 \
              | sed -n 's/.*"result":"\([A-Za-z0-9_-]*\)".*/\1/p')
     measure poll-users "$gw_port" GET "/mj/task/$hex_id/fetch"
 fi
 
-stop_front
+stop_nginx "$front"
 
 # --- the table ---------------------------------------------------------------
 
