@@ -98,19 +98,28 @@ port, method, path, n, key = (int(sys.argv[1]), sys.argv[2], sys.argv[3],
                               int(sys.argv[4]), sys.argv[5])
 body = b'{"prompt":"a lighthouse at dusk, oil on canvas --ar 3:2"}'
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-auth = {"Authorization": "Bearer " + key}
-post = dict(auth, **{"Content-Type": "application/json"})
+
+
+# the headers wrk sends: Host, the key, and a body's; no Accept-Encoding
+def send(method, path, body):
+    c.putrequest(method, path, skip_accept_encoding=True)
+    c.putheader("Authorization", "Bearer " + key)
+    if body is not None:
+        c.putheader("Content-Type", "application/json")
+        c.putheader("Content-Length", str(len(body)))
+    c.endheaders(body)
+
+
 last = b""
 task = None
 for i in range(n):
     if method == "MIX":
         if i % 21 == 0 or task is None:
-            c.request("POST", "/mj-relax/mj/submit/imagine", body, post)
+            send("POST", "/mj-relax/mj/submit/imagine", body)
         else:
-            c.request("GET", "/mj-relax/mj/task/%s/fetch" % task, None, auth)
+            send("GET", "/mj-relax/mj/task/%s/fetch" % task, None)
     else:
-        c.request(method, path, body if method == "POST" else None,
-                  post if method == "POST" else auth)
+        send(method, path, body if method == "POST" else None)
     r = c.getresponse()
     last = r.read()
     if r.status != 200:
