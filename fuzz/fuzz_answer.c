@@ -5,7 +5,8 @@
  * not), the rest is the answer.  An answer read whole is JSON to yajl_tree
  * too, of the shape asked for; each field read is the last string of that
  * name at the object's top level, and in a list each object's span parses
- * on its own to the same object.
+ * on its own to the same object.  An object's status read the quick way
+ * (without yajl) is the one yajl reads, with the same verdict.
  *
  * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
@@ -82,6 +83,30 @@ fuzz_answer_free(mj_answer_t *a, mj_answer_obj_t *o, const uint8_t *text,
 }
 
 
+/* the quick read (done) against yajl's own, on the same text */
+static void
+fuzz_quick_same(const uint8_t *data, size_t size, int rc,
+    const mj_span_t *status)
+{
+    int          slow_rc;
+    mj_answer_t  b;
+
+    memset(&b, 0, sizeof(mj_answer_t));
+    b.stop = 1;
+
+    slow_rc = mj_answer_scan(&b, data, size);
+
+    fuzz_check(slow_rc == rc);
+    fuzz_check((status->data == NULL) == (b.cur.status.data == NULL));
+    fuzz_check(status->data == NULL
+               || (status->len == b.cur.status.len
+                   && memcmp(status->data, b.cur.status.data, status->len)
+                      == 0));
+
+    fuzz_answer_free(&b, &b.cur, data, size);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -97,11 +122,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&a, 0, sizeof(mj_answer_t));
     a.array = data[0] & 1;
     a.stop = (data[0] >> 1) & 1;
+    a.quick = 1;
     data++;
     size--;
 
     rc = mj_answer_scan(&a, data, size);
     fuzz_check(rc == 0 || rc == -1);
+
+    if (a.stop && !a.array) {
+        fuzz_quick_same(data, size, rc, &a.cur.status);
+    }
 
     tree = fuzz_tree(data, size);
 

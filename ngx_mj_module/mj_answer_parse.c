@@ -253,6 +253,167 @@ static yajl_callbacks  mj_answer_callbacks = {
 };
 
 
+/*
+ * The quick way to a fetch answer's status, without yajl: see
+ * mj_answer_quick().  Each of these returns where what it read ends, or
+ * NULL when the text is not of the plain kind it reads.
+ */
+
+static const unsigned char *
+mj_answer_ws(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* a string of printable ASCII with no escape, p at its '"' */
+static const unsigned char *
+mj_answer_plain_string(const unsigned char *p, const unsigned char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '"') {
+            return p + 1;
+        }
+
+        if (*p < 0x20 || *p > 0x7e || *p == '\\') {
+            return NULL;
+        }
+    }
+
+    return NULL;
+}
+
+
+static const unsigned char *
+mj_answer_digits(const unsigned char *p, const unsigned char *end)
+{
+    const unsigned char  *start;
+
+    for (start = p; p < end && *p >= '0' && *p <= '9'; p++) { /* void */ }
+
+    return p > start ? p : NULL;
+}
+
+
+/* a number as JSON writes it, or true, false, null */
+static const unsigned char *
+mj_answer_plain_scalar(const unsigned char *p, const unsigned char *end)
+{
+    static const char  *literals[] = { "true", "false", "null" };
+
+    size_t  i, n;
+
+    for (i = 0; i < sizeof(literals) / sizeof(literals[0]); i++) {
+        n = strlen(literals[i]);
+
+        if ((size_t) (end - p) >= n && memcmp(p, literals[i], n) == 0) {
+            return p + n;
+        }
+    }
+
+    if (p < end && *p == '-') {
+        p++;
+    }
+
+    if (p < end && *p == '0') {
+        p++;
+
+    } else if ((p = mj_answer_digits(p, end)) == NULL) {
+        return NULL;
+    }
+
+    if (p < end && *p == '.' && (p = mj_answer_digits(p + 1, end)) == NULL) {
+        return NULL;
+    }
+
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+
+        if (p < end && (*p == '+' || *p == '-')) {
+            p++;
+        }
+
+        return mj_answer_digits(p, end);
+    }
+
+    return p;
+}
+
+
+/*
+ * An object whose members up to a top-level "status" string are plain
+ * (keys and strings of printable ASCII with no escape, numbers, true,
+ * false, null; nothing nested) is read here as yajl would read it, and
+ * its status found: 1.  Anything else (nothing nested is skipped, since
+ * yajl would check it) is left to yajl: 0.
+ */
+static int
+mj_answer_quick(mj_answer_t *a, const unsigned char *p, size_t len)
+{
+    size_t                klen;
+    const unsigned char  *end, *key, *v;
+
+    end = p + len;
+    p = mj_answer_ws(p, end);
+
+    if (p == end || *p++ != '{') {
+        return 0;
+    }
+
+    for ( ;; ) {
+        p = mj_answer_ws(p, end);
+
+        if (p == end || *p != '"') {
+            return 0;
+        }
+
+        key = p + 1;
+
+        if ((p = mj_answer_plain_string(p, end)) == NULL) {
+            return 0;
+        }
+
+        klen = p - 1 - key;
+        v = mj_answer_ws(p, end);
+
+        if (v == end || *v++ != ':') {
+            return 0;
+        }
+
+        v = mj_answer_ws(v, end);
+
+        if (v < end && *v == '"') {
+            if ((p = mj_answer_plain_string(v, end)) == NULL) {
+                return 0;
+            }
+
+            if (klen == 6 && memcmp(key, "status", 6) == 0) {
+                break;
+            }
+
+        } else if ((p = mj_answer_plain_scalar(v, end)) == NULL) {
+            return 0;
+        }
+
+        p = mj_answer_ws(p, end);
+
+        /* the end of the object, with no status: yajl says so */
+        if (p == end || *p++ != ',') {
+            return 0;
+        }
+    }
+
+    a->cur.status.data = v + 1;
+    a->cur.status.len = p - 1 - (v + 1);
+
+    return 1;
+}
+
+
 int
 mj_answer_scan(mj_answer_t *a, const unsigned char *p, size_t len)
 {
@@ -263,7 +424,12 @@ mj_answer_scan(mj_answer_t *a, const unsigned char *p, size_t len)
     a->text_len = len;
     mj_answer_obj_init(&a->cur);
 
-    a->h = yajl_alloc(&mj_answer_callbacks, a->alloc, a);
+    if (a->quick && a->stop && !a->array && mj_answer_quick(a, p, len)) {
+        return 0;
+    }
+
+    a->h = yajl_alloc(&mj_answer_callbacks, a->parser ? a->parser : a->alloc,
+                      a);
     if (a->h == NULL) {
         return -2;
     }

@@ -35,9 +35,15 @@ typedef struct {
 
 typedef struct {
     /* set by the caller */
-    yajl_alloc_funcs          *alloc;     /* NULL: libc */
+    yajl_alloc_funcs          *alloc;     /* what is read; NULL: libc */
+    yajl_alloc_funcs          *parser;    /* yajl's own while it parses,
+                                             all freed before it returns;
+                                             NULL: alloc */
     unsigned                   array:1;   /* a list of task objects */
     unsigned                   stop:1;    /* done once "status" is known */
+    unsigned                   quick:1;   /* with stop, of an object: read
+                                             plain text up to "status"
+                                             without yajl, and only it */
 
     /* what was read */
     mj_answer_obj_t            cur;       /* the object; in an array, the
