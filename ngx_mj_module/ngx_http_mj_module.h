@@ -144,7 +144,6 @@ struct ngx_http_mj_ctx_s {
     /* the answer as it is read: ngx_http_mj_filter.c */
     ngx_buf_t                 *held;
     size_t                     held_size;
-    mj_answer_t               *scan;
     void                     (*upstream_finalize)(ngx_http_request_t *r,
                                                   ngx_int_t rc);
 
