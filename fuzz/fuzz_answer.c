@@ -5,8 +5,8 @@
  * not), the rest is the answer.  An answer read whole is JSON to yajl_tree
  * too, of the shape asked for; each field read is the last string of that
  * name at the object's top level, and in a list each object's span parses
- * on its own to the same object.  An object's status read the quick way
- * (without yajl) is the one yajl reads, with the same verdict.
+ * on its own to the same object.  An object read the quick way (without
+ * yajl) gives what yajl gives: the verdict, code, result, id and status.
  *
  * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
@@ -83,25 +83,32 @@ fuzz_answer_free(mj_answer_t *a, mj_answer_obj_t *o, const uint8_t *text,
 }
 
 
+static void
+fuzz_same_span(const mj_span_t *x, const mj_span_t *y)
+{
+    fuzz_check((x->data == NULL) == (y->data == NULL));
+    fuzz_check(x->data == NULL
+               || (x->len == y->len && memcmp(x->data, y->data, x->len) == 0));
+}
+
+
 /* the quick read (done) against yajl's own, on the same text */
 static void
-fuzz_quick_same(const uint8_t *data, size_t size, int rc,
-    const mj_span_t *status)
+fuzz_quick_same(const uint8_t *data, size_t size, int rc, mj_answer_t *a)
 {
     int          slow_rc;
     mj_answer_t  b;
 
     memset(&b, 0, sizeof(mj_answer_t));
-    b.stop = 1;
+    b.stop = a->stop;
 
     slow_rc = mj_answer_scan(&b, data, size);
 
     fuzz_check(slow_rc == rc);
-    fuzz_check((status->data == NULL) == (b.cur.status.data == NULL));
-    fuzz_check(status->data == NULL
-               || (status->len == b.cur.status.len
-                   && memcmp(status->data, b.cur.status.data, status->len)
-                      == 0));
+    fuzz_check(a->cur.code == b.cur.code);
+    fuzz_same_span(&a->cur.result, &b.cur.result);
+    fuzz_same_span(&a->cur.id, &b.cur.id);
+    fuzz_same_span(&a->cur.status, &b.cur.status);
 
     fuzz_answer_free(&b, &b.cur, data, size);
 }
@@ -129,8 +136,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = mj_answer_scan(&a, data, size);
     fuzz_check(rc == 0 || rc == -1);
 
-    if (a.stop && !a.array) {
-        fuzz_quick_same(data, size, rc, &a.cur.status);
+    if (!a.array) {
+        fuzz_quick_same(data, size, rc, &a);
     }
 
     tree = fuzz_tree(data, size);

@@ -21,17 +21,22 @@ enum {
 };
 
 
+/* every key of every answer comes here: by length first */
 static unsigned
 mj_answer_field(const unsigned char *key, size_t len)
 {
-    static const char  *fields[] = { NULL, "code", "result", "id", "status" };
+    switch (len) {
 
-    unsigned  i;
+    case 2:
+        return memcmp(key, "id", 2) == 0 ? MJ_ANSWER_ID : MJ_ANSWER_OTHER;
 
-    for (i = 1; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        if (strlen(fields[i]) == len && memcmp(fields[i], key, len) == 0) {
-            return i;
-        }
+    case 4:
+        return memcmp(key, "code", 4) == 0 ? MJ_ANSWER_CODE : MJ_ANSWER_OTHER;
+
+    case 6:
+        return memcmp(key, "result", 6) == 0 ? MJ_ANSWER_RESULT
+               : memcmp(key, "status", 6) == 0 ? MJ_ANSWER_STATUS
+               : MJ_ANSWER_OTHER;
     }
 
     return MJ_ANSWER_OTHER;
@@ -254,9 +259,9 @@ static yajl_callbacks  mj_answer_callbacks = {
 
 
 /*
- * The quick way to a fetch answer's status, without yajl: see
- * mj_answer_quick().  Each of these returns where what it read ends, or
- * NULL when the text is not of the plain kind it reads.
+ * The quick way through an answer, without yajl: see mj_answer_quick().
+ * Each of these returns where what it read ends, or NULL when the text is
+ * not of the plain kind it reads.
  */
 
 static const unsigned char *
@@ -345,72 +350,92 @@ mj_answer_plain_scalar(const unsigned char *p, const unsigned char *end)
 
 
 /*
- * An object whose members up to a top-level "status" string are plain
- * (keys and strings of printable ASCII with no escape, numbers, true,
- * false, null; nothing nested) is read here as yajl would read it, and
- * its status found: 1.  Anything else (nothing nested is skipped, since
- * yajl would check it) is left to yajl: 0.
+ * An object whose members are all plain (keys and strings of printable
+ * ASCII with no escape, numbers, true, false, null; nothing nested) is
+ * read here: its tokens go to the callbacks yajl would call, in the same
+ * order, and only whitespace may follow it.  1 when it was read (or a
+ * callback stopped it); 0 for anything else, which the caller undoes and
+ * gives to yajl: nothing nested is skipped here, since yajl would check
+ * it.
  */
 static int
 mj_answer_quick(mj_answer_t *a, const unsigned char *p, size_t len)
 {
-    size_t                klen;
-    const unsigned char  *end, *key, *v;
+    int                   go;
+    const unsigned char  *end, *v;
 
     end = p + len;
     p = mj_answer_ws(p, end);
 
-    if (p == end || *p++ != '{') {
+    if (p == end || *p != '{' || !mj_answer_start_map(a)) {
         return 0;
     }
 
-    for ( ;; ) {
+    p = mj_answer_ws(p + 1, end);
+
+    while (p == end || *p != '}') {
+        v = p;
+
+        if (p == end || *p != '"'
+            || (p = mj_answer_plain_string(p, end)) == NULL)
+        {
+            return 0;
+        }
+
+        if (!mj_answer_key(a, v + 1, p - v - 2)) {
+            return 1;
+        }
+
         p = mj_answer_ws(p, end);
 
-        if (p == end || *p != '"') {
+        if (p == end || *p != ':') {
             return 0;
         }
 
-        key = p + 1;
-
-        if ((p = mj_answer_plain_string(p, end)) == NULL) {
-            return 0;
-        }
-
-        klen = p - 1 - key;
-        v = mj_answer_ws(p, end);
-
-        if (v == end || *v++ != ':') {
-            return 0;
-        }
-
-        v = mj_answer_ws(v, end);
+        v = mj_answer_ws(p + 1, end);
 
         if (v < end && *v == '"') {
             if ((p = mj_answer_plain_string(v, end)) == NULL) {
                 return 0;
             }
 
-            if (klen == 6 && memcmp(key, "status", 6) == 0) {
-                break;
+            go = mj_answer_string(a, v + 1, p - v - 2);
+
+        } else {
+            if ((p = mj_answer_plain_scalar(v, end)) == NULL) {
+                return 0;
             }
 
-        } else if ((p = mj_answer_plain_scalar(v, end)) == NULL) {
-            return 0;
+            go = (*v == 't' || *v == 'f') ? mj_answer_boolean(a, *v == 't')
+                 : (*v == 'n') ? mj_answer_null(a)
+                 : mj_answer_number(a, (const char *) v, p - v);
+        }
+
+        if (!go) {
+            return 1;
         }
 
         p = mj_answer_ws(p, end);
 
-        /* the end of the object, with no status: yajl says so */
-        if (p == end || *p++ != ',') {
+        if (p == end || (*p != ',' && *p != '}')) {
+            return 0;
+        }
+
+        if (*p == '}') {
+            break;
+        }
+
+        /* a key must follow */
+        p = mj_answer_ws(p + 1, end);
+
+        if (p == end || *p != '"') {
             return 0;
         }
     }
 
-    a->cur.status.data = v + 1;
-    a->cur.status.len = p - 1 - (v + 1);
+    (void) mj_answer_end(a);
 
-    return 1;
+    return mj_answer_ws(p + 1, end) == end;
 }
 
 
@@ -424,8 +449,17 @@ mj_answer_scan(mj_answer_t *a, const unsigned char *p, size_t len)
     a->text_len = len;
     mj_answer_obj_init(&a->cur);
 
-    if (a->quick && a->stop && !a->array && mj_answer_quick(a, p, len)) {
-        return 0;
+    if (a->quick && !a->array) {
+        if (mj_answer_quick(a, p, len)) {
+            return a->nomem ? -2 : a->done ? 0 : a->bad ? -1 : 0;
+        }
+
+        /* undone: yajl reads it from the start */
+        mj_answer_obj_init(&a->cur);
+        a->depth = 0;
+        a->field = MJ_ANSWER_OTHER;
+        a->bad = 0;
+        a->done = 0;
     }
 
     a->h = yajl_alloc(&mj_answer_callbacks, a->parser ? a->parser : a->alloc,

@@ -41,9 +41,8 @@ typedef struct {
                                              NULL: alloc */
     unsigned                   array:1;   /* a list of task objects */
     unsigned                   stop:1;    /* done once "status" is known */
-    unsigned                   quick:1;   /* with stop, of an object: read
-                                             plain text up to "status"
-                                             without yajl, and only it */
+    unsigned                   quick:1;   /* an object: read it without
+                                             yajl when it is plain text */
 
     /* what was read */
     mj_answer_obj_t            cur;       /* the object; in an array, the

@@ -611,6 +611,7 @@ ngx_http_mj_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     ngx_http_mj_yajl_alloc_init(r, &af);
     scan.alloc = &af;
     scan.parser = ngx_http_mj_yajl_parser_funcs();
+    scan.quick = 1;
 
     if (flags & NGX_HTTP_MJ_EP_LIST) {
         scan.array = 1;
@@ -622,7 +623,6 @@ ngx_http_mj_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     }
 
     scan.stop = 1;
-    scan.quick = 1;
 
     return ngx_http_mj_fetch_answer(r, ctx, &scan, p, len);
 }
