@@ -226,7 +226,7 @@ bare_of() { case $1 in poll-*) per poll-bare ;; submit-*) per submit-bare ;;
         while read -r c ir out; do
             echo
             echo "   $c: top functions by their own instructions (Ir per request)"
-            callgrind_annotate --inclusive=no --threshold=100 "$out" 2>/dev/null \
+            callgrind_annotate --inclusive=no --auto=no --threshold=100 "$out" 2>/dev/null \
                 | awk -v n="$requests" -v top="$top" '
                     /file:function/ { on = 1; next }
                     # what is on the stack when the counters are zeroed
@@ -243,7 +243,7 @@ bare_of() { case $1 in poll-*) per poll-bare ;; submit-*) per submit-bare ;;
         while read -r c ir out; do
             echo
             echo "   $c: own instructions by object (Ir per request)"
-            callgrind_annotate --inclusive=no --threshold=100 "$out" 2>/dev/null \
+            callgrind_annotate --inclusive=no --auto=no --threshold=100 "$out" 2>/dev/null \
                 | awk -v n="$requests" '
                     /file:function/ { on = 1; next }
                     on && /^ *[0-9,]+ \( *[0-9.]+%\)/ {
@@ -251,12 +251,14 @@ bare_of() { case $1 in poll-*) per poll-bare ;; submit-*) per submit-bare ;;
                         pct = $0; sub(/^[^(]*\( */, "", pct); pct += 0
                         if (pct >= 99) next
                         obj = $NF; gsub(/[][]/, "", obj); sub(/.*\//, "", obj)
+                        # lines of inlined code name no object
+                        if ($0 !~ /\[/) obj = "(inlined)"
                         sum[obj] += ir }
                     END { for (o in sum) printf "   %9.1f  %s\n", sum[o] / n, o }' \
                 | sort -rn | head -8
             case $c in *-bare) continue ;; esac
             echo "   $c: the module's functions, inclusive (Ir per request)"
-            callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null \
+            callgrind_annotate --inclusive=yes --auto=no --threshold=100 "$out" 2>/dev/null \
                 | awk -v n="$requests" -v top="$top" '
                     /file:function/ { on = 1; next }
                     on && /ngx_http_mj_|mj_answer|mj_body|yajl_|EVP_/ && shown < 2 * top {
@@ -264,6 +266,9 @@ bare_of() { case $1 in poll-*) per poll-bare ;; submit-*) per submit-bare ;;
                         fn = $0; sub(/^ *[0-9,]+ +\([ 0-9.%]+\) +/, "", fn)
                         sub(/^[^:]*\/ngx_mj_module\//, "", fn)
                         sub(/^\?\?\?:/, "", fn); sub(/ \[.*/, "", fn)
+                        # a function inlined elsewhere shows twice
+                        name = fn; sub(/.*:/, "", name)
+                        if (seen[name]++) next
                         printf "   %9.1f  %s\n", ir / n, fn; shown++ }'
         done < "$results"
     fi
