@@ -76,6 +76,49 @@ ngx_http_mj_bucket(uint64_t *last, uint32_t *excess, ngx_uint_t rate,
 }
 
 
+/* a number in decimal: ngx_sprintf() reads its format every time */
+static u_char *
+ngx_http_mj_decimal(u_char *p, int64_t n)
+{
+    u_char    buf[NGX_INT64_LEN], *d;
+    uint64_t  u;
+
+    if (n < 0) {
+        *p++ = '-';
+    }
+
+    u = (n < 0) ? (uint64_t) 0 - (uint64_t) n : (uint64_t) n;
+    d = buf + sizeof(buf);
+
+    do {
+        *--d = (u_char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    return ngx_cpymem(p, d, buf + sizeof(buf) - d);
+}
+
+
+/* "NAME";q=N;w=M or "NAME";r=N;t=M: "keys" is "qw" or "rt" */
+static u_char *
+ngx_http_mj_policy_item(u_char *p, char *name, char *keys, ngx_uint_t a,
+    time_t b)
+{
+    *p++ = '"';
+    p = ngx_cpymem(p, name, ngx_strlen(name));
+    *p++ = '"';
+    *p++ = ';';
+    *p++ = keys[0];
+    *p++ = '=';
+    p = ngx_http_mj_decimal(p, (int64_t) a);
+    *p++ = ';';
+    *p++ = keys[1];
+    *p++ = '=';
+
+    return ngx_http_mj_decimal(p, (int64_t) b);
+}
+
+
 /* RateLimit-Policy and RateLimit, as the IETF httpapi draft writes them */
 static ngx_int_t
 ngx_http_mj_ratelimit_headers(ngx_http_request_t *r,
@@ -109,10 +152,10 @@ ngx_http_mj_ratelimit_headers(ngx_http_request_t *r,
             q = ngx_cpymem(q, ", ", 2);
         }
 
-        p = ngx_sprintf(p, "\"%s\";q=%ui;w=%T", pol[i].name, pol[i].quota,
-                        pol[i].window);
-        q = ngx_sprintf(q, "\"%s\";r=%ui;t=%T", pol[i].name, pol[i].left,
-                        pol[i].reset);
+        p = ngx_http_mj_policy_item(p, pol[i].name, "qw", pol[i].quota,
+                                    pol[i].window);
+        q = ngx_http_mj_policy_item(q, pol[i].name, "rt", pol[i].left,
+                                    pol[i].reset);
     }
 
     if (p == policy) {
