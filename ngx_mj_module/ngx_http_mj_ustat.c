@@ -17,11 +17,17 @@
 
 
 static ngx_uint_t
+ngx_http_mj_owner_home(uint64_t owner, ngx_uint_t n)
+{
+    return (ngx_uint_t) ((owner >> 32) * n >> 32);
+}
+
+
+static ngx_uint_t
 ngx_http_mj_ustat_home(const void *rec, ngx_uint_t n)
 {
-    const ngx_http_mj_counters_t  *u = rec;
-
-    return (ngx_uint_t) ((u->owner >> 32) * n >> 32);
+    return ngx_http_mj_owner_home(((const ngx_http_mj_counters_t *) rec)
+                                  ->owner, n);
 }
 
 
@@ -39,14 +45,13 @@ ngx_http_mj_ustat_locked(ngx_http_mj_zone_sh_t *sh, uint64_t owner,
     ngx_uint_t create)
 {
     ngx_uint_t               i, n;
-    ngx_http_mj_counters_t  *u, key;
+    ngx_http_mj_counters_t  *u;
 
     if (sh->nusers == 0) {
         return NULL;
     }
 
-    key.owner = owner;
-    i = ngx_http_mj_ustat_home(&key, sh->nusers);
+    i = ngx_http_mj_owner_home(owner, sh->nusers);
 
     for (n = 0; n < sh->nusers; n++) {
         u = &sh->users[i];

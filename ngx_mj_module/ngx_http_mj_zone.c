@@ -31,15 +31,21 @@ static ngx_int_t ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data);
 
 
 static ngx_uint_t
-ngx_http_mj_task_home(const void *rec, ngx_uint_t n)
+ngx_http_mj_id_home(uint64_t id, ngx_uint_t n)
 {
     uint64_t  h;
 
     /* Fibonacci mixing, then a multiply-shift range reduction */
-    h = (((const ngx_http_mj_task_t *) rec)->id * 0x9E3779B97F4A7C15ULL)
-        >> 32;
+    h = (id * 0x9E3779B97F4A7C15ULL) >> 32;
 
     return (ngx_uint_t) ((h * n) >> 32);
+}
+
+
+static ngx_uint_t
+ngx_http_mj_task_home(const void *rec, ngx_uint_t n)
+{
+    return ngx_http_mj_id_home(((const ngx_http_mj_task_t *) rec)->id, n);
 }
 
 
@@ -56,10 +62,9 @@ ngx_http_mj_probe(ngx_http_mj_zone_sh_t *sh, ngx_http_mj_tid_t *tid,
     ngx_uint_t *found)
 {
     ngx_uint_t           i;
-    ngx_http_mj_task_t  *t, key;
+    ngx_http_mj_task_t  *t;
 
-    key.id = tid->id;
-    i = ngx_http_mj_task_home(&key, sh->nslots);
+    i = ngx_http_mj_id_home(tid->id, sh->nslots);
 
     for ( ;; ) {
         t = &sh->tasks[i];

@@ -80,8 +80,11 @@ python3 "$root/sim/mjsim.py" --listen "127.0.0.1:$sim_port" --key "$upkey" \
     --public-url "http://127.0.0.1:$port" > "$dir/logs/sim.log" 2>&1 &
 sim_pid=$!
 
-for _ in $(seq 100); do
-    grep -q "listening" "$dir/logs/sim.log" 2>/dev/null && break
+# waits that end when what they wait for is there, or after 30 s: a busy
+# machine starts python slowly
+deadline=$((SECONDS + 30))
+until grep -q "listening" "$dir/logs/sim.log" 2>/dev/null; do
+    [ "$SECONDS" -lt "$deadline" ] || { echo "the simulated upstream did not start" >&2; exit 1; }
     kill -0 "$sim_pid" 2>/dev/null || { cat "$dir/logs/sim.log" >&2; exit 1; }
     sleep 0.05
 done
@@ -90,7 +93,8 @@ done
 
 base="http://127.0.0.1:$port"
 id=""
-for _ in $(seq 100); do
+deadline=$((SECONDS + 30))
+while [ "$SECONDS" -lt "$deadline" ]; do
     out=$(curl -s -H "Authorization: Bearer $alice" \
           -d '{"prompt":"a lighthouse at dusk"}' "$base/mj/submit/imagine" || true)
     id=$(printf '%s' "$out" | sed -n 's/.*"result": *"\([0-9]*\)".*/\1/p')

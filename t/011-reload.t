@@ -8,12 +8,19 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use MJTest;
 use MJNginx;
+use MJHold;
 
-my $ng = MJNginx->new(workers => 2, conf => <<'_EOC_');
+# /held/ goes to an upstream that answers when the test says so
+my $hold = MJHold->new;
+my $ng = MJNginx->new(workers => 2, conf => <<"_EOC_");
         location /mj/ {
             mj_gateway zone=mj;
-            proxy_read_timeout 20s;
             proxy_pass http://mjsim;
+        }
+        location /held/ {
+            mj_gateway zone=mj;
+            rewrite ^/held(/.*)\$ \$1 break;
+            proxy_pass http://127.0.0.1:${\ $hold->port};
         }
 _EOC_
 
@@ -25,23 +32,24 @@ my $fetch = '/mj/task/1712345678901234/fetch';
 is $ng->get($fetch, \%alice)->{status}, 404, 'alice is let in';
 is $ng->get($fetch, \%bob)->{status}, 404, 'bob is let in';
 
-# a request in flight across the reload
+# a request in flight across the reload: the upstream answers it once the
+# new workers run
 my $pid = fork // die;
 if ($pid == 0) {
-    my $r = $ng->post('/mj/submit/imagine', {%alice, 'X-Sim-Mode' => 'slow:1500'},
-                      '{"prompt":"in flight"}');
+    my $r = $ng->post('/held/mj/submit/imagine', \%alice, '{"prompt":"in flight"}');
     # _exit: the parent's nginx, sim and folders are not the child's to end
     POSIX::_exit($r->{status} == 200 && $r->{content} =~ /"code":\s*1/ ? 0 : 1);
 }
-MJNginx::wait_until(sub { sim_seen('slow:1500') > 0 }, 10)
-    or fail 'slow request never reached the upstream';
+$hold->take(10) or fail 'the request in flight never reached the upstream';
 
 # revoke bob, add frank
 require Digest::SHA;
 my $frank = 'mj-frank-0123456789abcdef';
 mj_write_users(mj_users_text('bob')
                . "frank " . Digest::SHA::sha256_hex($frank) . " main\n");
-my ($rc, $out) = $ng->reload;
+my ($rc, $out) = $ng->reload(sub {
+    $hold->answer('{"code":1,"description":"Submitted","result":"1712345678900001"}');
+});
 is $rc, 0, 'reload with bob revoked and frank added' or diag $out;
 
 is $ng->get($fetch, \%bob)->{status}, 401, 'bob is refused after the reload';

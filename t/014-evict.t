@@ -1,6 +1,8 @@
 # A full zone evicts tasks seen finished first, then the oldest past
 # max_age; with neither, submits get a JSON 503 before reaching the
-# upstream.  It is logged once and counted.
+# upstream.  It is logged once and counted.  The gateway runs on a fake
+# clock, frozen but where the test moves it: however slowly the zone
+# fills, no task ages meanwhile.
 use strict;
 use warnings;
 use Test::More;
@@ -8,6 +10,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use MJTest;
 use MJNginx;
+use MJClock;
 
 my $loc = <<'_EOC_';
         location /mj/ {
@@ -16,6 +19,8 @@ my $loc = <<'_EOC_';
         }
 _EOC_
 
+my $clock = MJClock->new('2026-06-15 12:00:00')
+    or die "libfaketime is not installed: run make deps\n";
 sim_config({queue_slots => 100000});
 my %alice = (Authorization => "Bearer $KEY{alice}");
 my $base = 1790000000000000 + ($$ % 1000) * 10000;
@@ -30,7 +35,7 @@ sub submit {
     return ($r, $id);
 }
 
-my %made_at;    # id => the second its submit was answered
+my %made_at;    # id => the (fake) second its submit was answered
 
 sub fill {
     my ($ng) = @_;
@@ -38,14 +43,15 @@ sub fill {
     for (1 .. 5000) {
         ($r, $id) = submit($ng);
         last if $r->{status} != 200;
-        $made_at{$id} = time;
+        $made_at{$id} = int $clock->now;
         push @ids, $id;
     }
     return ($r, $id, @ids);
 }
 
 # 1. nothing finished, nothing old: 503, not relayed
-my $ng = MJNginx->new(conf => $loc, zone_size => '32k', zone_args => 'max_age=1h state=off');
+my $ng = MJNginx->new(conf => $loc, clock => $clock, zone_size => '32k',
+                      zone_args => 'max_age=1h state=off');
 my ($r, $refused, @ids) = fill($ng);
 my $cap = @ids;
 cmp_ok $cap, '>', 200, "a 32k zone holds hundreds of tasks ($cap)";
@@ -80,15 +86,16 @@ $ng->stop;
 
 # 3. past max_age, the oldest go, oldest first.  (A short max_age may let
 # some go while the zone is still filling: what goes is always the oldest.)
-$ng = MJNginx->new(conf => $loc, zone_size => '32k', zone_args => 'max_age=1s state=off');
+$ng = MJNginx->new(conf => $loc, clock => $clock, zone_size => '32k',
+                   zone_args => 'max_age=1s state=off');
 my ($r1, $oldest) = submit($ng);
 is $r1->{status}, 200, 'the first task of a second zone';
-my $t0 = time;
-MJNginx::wait_until(sub { time > $t0 }, 5);    # alone in its second
+$clock->advance(1);    # alone in its second
 ($r, $refused, @ids) = fill($ng);
 is $r->{status}, 503, 'then the zone is full';
-ok MJNginx::wait_until(sub { (submit($ng))[0]{status} == 200 }, 15),
-   'once the oldest is past max_age a submit evicts it';
+$clock->advance(1);
+($r) = submit($ng);
+is $r->{status}, 200, 'once the oldest is past max_age a submit evicts it';
 my @made = ($oldest, @ids);
 my $evicted = @made + 1 - $cap;
 my @gone = grep { $ng->get("/mj/task/$made[$_]/fetch", \%alice)->{status} == 404 } 0 .. $#made;

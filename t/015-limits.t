@@ -1,15 +1,25 @@
-# Per-user limits: exact burst boundaries (per-minute rates, so a busy
-# machine cannot flip a result), polling apart from submits, the cap on
-# unfinished tasks, the daily quota with costs, allowed actions, failed key
-# checks per address, the headers, the status endpoint.
+# Per-user limits: exact burst boundaries, polling apart from submits, the
+# cap on unfinished tasks, the daily quota with costs, allowed actions,
+# failed key checks per address, the headers, the status endpoint.  nginx
+# runs on a frozen fake clock (t/lib/MJClock.pm), so that no bucket refills
+# between two requests and the times in RateLimit are exact, however slowly
+# the requests go; the UTC day never turns either.
 use Test::Nginx::Socket 'no_plan';
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use MJTest;
+use MJClock;
 use Digest::SHA qw(sha256_hex);
 
 no_shuffle();
-add_block_preprocessor(\&MJTest::defaults);
+our $Clock = MJClock->new('2026-06-15 12:00:00')
+    or die "libfaketime is not installed: run make deps\n";
+$Clock->export;
+add_block_preprocessor(sub {
+    my ($block) = @_;
+    MJTest::defaults($block);
+    $block->set_value('main_config', $Clock->main_config);
+});
 
 sim_config({queue_slots => 100000});
 

@@ -9,11 +9,23 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use MJTest;
 use MJNginx;
+use MJHold;
 use IO::Socket::INET;
 use JSON::PP;
 use File::Temp ();
 
-my $loc = mj_status_conf('mj_limit_tasks 1; mj_quota 10;');
+# submits in flight go through /held/ to an upstream that answers when
+# the test says so (t/lib/MJHold.pm), or never
+my $limits = 'mj_limit_tasks 1; mj_quota 10;';
+my $hold = MJHold->new;
+my $loc = mj_status_conf($limits) . <<"_EOC_";
+        location /held/ {
+            mj_gateway zone=mj;
+            $limits
+            rewrite ^/held(/.*)\$ \$1 break;
+            proxy_pass http://127.0.0.1:${\ $hold->port};
+        }
+_EOC_
 
 my $dir = File::Temp::tempdir('mj-inflight-XXXXXX', TMPDIR => 1,
                               CLEANUP => 1);
@@ -26,16 +38,18 @@ END { $ng->stop if $ng }
 
 sub zone { mj_zone_status($ng) }
 
-# a submit the upstream answers only after "ms": its socket is kept open
-sub slow_submit {
-    my ($ms, $prompt) = @_;
+# a submit the upstream holds: its socket is kept open; once the upstream
+# has it, $hold answers it, or drops it, when the test says
+sub held_submit {
+    my ($prompt) = @_;
     my $body = '{"prompt":"' . ($prompt // 'a slow heron') . '"}';
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                   PeerPort => $ng->port) or die $!;
-    print {$s} "POST /mj/submit/imagine HTTP/1.1\r\nHost: gw\r\n"
-        . "Authorization: Bearer $KEY{alice}\r\nX-Sim-Mode: slow:$ms\r\n"
+    print {$s} "POST /held/mj/submit/imagine HTTP/1.1\r\nHost: gw\r\n"
+        . "Authorization: Bearer $KEY{alice}\r\n"
         . "Content-Type: application/json\r\n"
         . "Content-Length: " . length($body) . "\r\n\r\n$body";
+    $hold->take(10) or diag 'the held submit never reached the upstream';
     return $s;
 }
 
@@ -54,13 +68,11 @@ sub finish {
     }, 10);
 }
 
-sub inode { (stat $state)[1] // 0 }
-
 $ng = MJNginx->new(conf => $loc, state => $state,
                    zone_args => 'snapshot=1s');
 
 # 1. a worker killed mid-submit
-my $s = slow_submit(10000);
+my $s = held_submit();
 ok MJNginx::wait_until(sub { zone()->{reserved} == 1 }, 10),
    'a submit in flight holds a place in the zone';
 is submit()->{status}, 429, 'and its user\'s one place under the cap';
@@ -84,16 +96,14 @@ is $r->{status}, 200, 'the user\'s place under the cap is back too'
 ok finish($r), 'that task finishes';
 
 # 2. a crash whose last snapshot was taken mid-submit
-$s = slow_submit(10000);
+$s = held_submit();
 ok MJNginx::wait_until(sub { zone()->{reserved} == 1 }, 10),
    'another submit in flight';
-my $before = inode();
-ok MJNginx::wait_until(sub { inode() != $before }, 10),
-   'a snapshot is written while it is in flight';
+ok $ng->wait_snapshot(10), 'a snapshot is written while it is in flight';
 
 my @pids = ($ng->pid, $ng->workers);
 kill 'KILL', @pids;
-MJNginx::wait_until(sub { !grep { kill 0, $_ } @pids }, 10);
+MJNginx::wait_until(sub { !grep { MJNginx::running($_) } @pids }, 10);
 unlink "$ng->{dir}/logs/nginx.pid";
 close $s;
 
@@ -107,9 +117,9 @@ ok finish($r), 'that task finishes';
 
 # 3. a client that hangs up after the upstream was sent its submit
 my $used = mj_user_status($ng, 'alice')->{quota}{used};
-$s = slow_submit(10000, 'a heron that hangs up');
-ok MJNginx::wait_until(sub { sim_seen('a heron that hangs up') }, 10),
-   'the upstream is sent the submit';
+$s = held_submit('a heron that hangs up');
+like $hold->request // '', qr/a heron that hangs up/,
+     'the upstream is sent the submit';
 close $s;
 ok MJNginx::wait_until(sub { zone()->{reserved} == 0 }, 10),
    'the client hangs up: its place in the zone is given back';
@@ -123,11 +133,13 @@ ok finish($r), 'that task finishes';
 
 # 4. a zone resized while a submit is in flight: the old worker answers it
 # in the old zone, so the new zone must not count it in flight for ever
-$s = slow_submit(3000, 'a heron across a resize');
+$s = held_submit('a heron across a resize');
 ok MJNginx::wait_until(sub { zone()->{reserved} == 1 }, 10),
    'a submit in flight';
 $ng->write_conf(zone_size => '2m');
-my ($rc, $out) = $ng->reload;
+my ($rc, $out) = $ng->reload(sub {
+    $hold->answer('{"code":1,"description":"Submitted","result":"1798000000000001"}');
+});
 is $rc, 0, 'a reload resizes the zone, and waits for the old worker'
     or diag $out;
 close $s;

@@ -380,7 +380,9 @@ is eval { decode_json($r->{out})->{code} }, 1, 'seed --json';
 
 # --- progress -------------------------------------------------------------
 
-sim_config({queue_slots => 1000, time_scale => 0.05});
+# a task of 1.2 s: NOT_START and SUBMITTED for 0.1 s each, so that the
+# first poll sees one of them even when a busy machine answers it late
+sim_config({queue_slots => 1000, time_scale => 0.2});
 $r = mj(qw(imagine a slow fox --wait --interval 0.02));
 my @st = $r->{err} =~ /^\d+: (\w+) \d+%$/mg;
 ok @st >= 3, "not on a terminal: a line a status (@st)";

@@ -58,7 +58,7 @@ sub ctl { run_tool({}, 'mjctl', @files, @_) }
 sub ctl_reload {
     my @old = $ng->workers;
     my $r = ctl(@_, @reload);
-    ok wait_reloaded($ng, @old), "reloaded after mjctl @_[0..2]" if $r->{rc} == 0;
+    ok $ng->wait_reloaded(@old), "reloaded after mjctl @_[0..2]" if $r->{rc} == 0;
     return $r;
 }
 

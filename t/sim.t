@@ -186,7 +186,9 @@ subtest 'auth' => sub {
 
 subtest 'imagine lifecycle' => sub {
     sim_reset();
-    sim_config({ time_scale => 0.2 });    # 1.2 s total, so the poller sees IN_PROGRESS
+    # 3 s total: NOT_START and SUBMITTED last 0.25 s each, so that the
+    # poller sees each of them even when a busy machine answers it late
+    sim_config({ time_scale => 0.5 });
     my $r = submit('imagine', { prompt => 'a red fox', state => 'st-1', botType => 'MID_JOURNEY',
                                 notifyHook => 'http://hook.invalid/cb' });
     is($r->{code}, 1, 'code 1');

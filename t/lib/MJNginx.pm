@@ -8,6 +8,8 @@ package MJNginx;
 #     my $res = $ng->get('/mj/task/1/fetch', {Authorization => 'Bearer ...'});
 #     $ng->reload; $ng->stop;
 #
+# clock => MJClock->new(...) runs it on a fake wall clock (t/lib/MJClock.pm).
+#
 # With MJ_NGINX_VALGRIND=1 each nginx runs under valgrind's memcheck
 # (master and workers; slow), and a stop checks its logs: an error fails
 # the test.
@@ -62,11 +64,13 @@ sub conf_text {
     my ($self) = @_;
     my $mj = $ENV{TEST_NGINX_MJ_DIR} // '';
     my $sim = $ENV{TEST_NGINX_SIM_PORT} // 1;
+    my $clock = $self->{clock} ? $self->{clock}->main_config : '';
     my $text = <<"_EOC_";
 load_module $self->{module};
 worker_processes $self->{workers};
 error_log logs/error.log info;
 pid logs/nginx.pid;
+$clock
 $self->{main}
 events { worker_connections 256; }
 http {
@@ -124,15 +128,26 @@ sub wait_until {
     return 0;
 }
 
+# is the process there, and not a zombie?  A master that exits is reaped
+# by PID 1, which some machines do a second or two late; its ports, shared
+# memory and files are closed already.
+sub running {
+    my ($pid) = @_;
+    return 0 unless $pid && kill 0, $pid;
+    open my $fh, '<', "/proc/$pid/stat" or return 1;
+    my $st = <$fh> // return 1;
+    return $st =~ /^\d+ \(.*\) [ZX] /s ? 0 : 1;
+}
+
 # every master this test file started, stopped at the end even when an
 # object is never destroyed (and before File::Temp removes the folders)
 my %MASTERS;
 
 END {
     local $?;
-    my @pids = grep { kill 0, $_ } keys %MASTERS;
+    my @pids = grep { running($_) } keys %MASTERS;
     kill 'TERM', @pids;
-    wait_until(sub { !grep { kill 0, $_ } @pids }, 10 * $SLOW) if @pids;
+    wait_until(sub { !grep { running($_) } @pids }, 10 * $SLOW) if @pids;
     _valgrind_check($_) for values %MASTERS;
 }
 
@@ -156,7 +171,10 @@ sub _leak_check {
 
 sub start {
     my ($self) = @_;
-    my ($rc, $out) = $self->run();
+    my ($rc, $out) = do {
+        local %ENV = (%ENV, $self->{clock} ? $self->{clock}->env : ());
+        $self->run();
+    };
     die "nginx did not start: $out" if $rc;
     wait_until(sub { $self->pid }, 10 * $SLOW);
     $MASTERS{$self->pid} = $self->{dir} if $self->pid;
@@ -180,17 +198,50 @@ sub workers {
     return sort { $a <=> $b } @w;
 }
 
-# reload and wait until the old workers are gone and new ones serve
+# reload and wait until the old workers are gone and new ones serve.
+# $serving, if given, is called as soon as a new worker runs (the new
+# configuration and its zones are made), before the wait for the old
+# workers, which end once they have answered the requests they hold.
 sub reload {
-    my ($self) = @_;
-    my %old = map { $_ => 1 } $self->workers;
+    my ($self, $serving) = @_;
+    my @old = $self->workers;
     my ($rc, $out) = $self->run('-s', 'reload');
     return ($rc, $out) if $rc;
-    wait_until(sub {
+    if ($serving) {
+        my %old = map { $_ => 1 } @old;
+        wait_until(sub { grep { !$old{$_} } $self->workers }, 20 * $SLOW)
+            or return (1, "no new worker started");
+        $serving->();
+    }
+    $self->wait_reloaded(@old) or return (1, "old workers still running");
+    return (0, $out);
+}
+
+# wait until none of the workers given is left and new ones serve
+sub wait_reloaded {
+    my ($self, @old) = @_;
+    my %old = map { $_ => 1 } @old;
+    return wait_until(sub {
         my @w = $self->workers;
         @w && !grep { $old{$_} } @w;
-    }, 20 * $SLOW) or return (1, "old workers still running");
-    return (0, $out);
+    }, 20 * $SLOW);
+}
+
+# wait until the state file holds a snapshot begun after this call: the
+# second file written from now on (the first may have been begun before)
+sub wait_snapshot {
+    my ($self, $timeout) = @_;
+    my $version = sub {
+        my @st = Time::HiRes::stat($self->{state});
+        return @st ? "$st[1] $st[9]" : '';    # inode, mtime (ns)
+    };
+    my $deadline = Time::HiRes::time() + ($timeout // 10) * $SLOW;
+    for (1 .. 2) {
+        my $was = $version->();
+        wait_until(sub { my $v = $version->(); $v ne '' && $v ne $was },
+                   $deadline - Time::HiRes::time()) or return 0;
+    }
+    return 1;
 }
 
 sub stop {
@@ -198,7 +249,7 @@ sub stop {
     my $pid = $self->pid or return;
     $self->run('-s', 'stop');
     kill 'TERM', $pid;
-    wait_until(sub { !kill 0, $pid }, 10 * $SLOW);
+    wait_until(sub { !running($pid) }, 10 * $SLOW);
     delete $MASTERS{$pid};
     _valgrind_check($self->{dir});
 }

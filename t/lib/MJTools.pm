@@ -17,9 +17,8 @@ use File::Temp ();
 use POSIX ();
 use Time::HiRes ();
 use MJSim ();
-use MJNginx ();
 
-our @EXPORT = qw(tool run_tool tool_diag wait_reloaded);
+our @EXPORT = qw(tool run_tool tool_diag);
 
 sub tool { MJSim::sim_root() . "/build/tools/$_[0]" }
 
@@ -74,17 +73,6 @@ sub tool_diag {
     my ($r, $ng) = @_;
     return sprintf("rc %d after %.2fs\n%s", $r->{rc}, $r->{time}, $r->{err})
         . ($ng ? $ng->log_tail : '');
-}
-
-# after a reload the tools started: wait until none of the old workers is
-# left and new ones serve
-sub wait_reloaded {
-    my ($ng, @old) = @_;
-    my %old = map { $_ => 1 } @old;
-    return MJNginx::wait_until(sub {
-        my @w = $ng->workers;
-        @w && !grep { $old{$_} } @w;
-    }, 20);
 }
 
 1;
