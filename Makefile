@@ -26,7 +26,8 @@ SRCS := $(wildcard ngx_mj_module/*.c ngx_mj_module/*.h) config
 LUA  := $(wildcard ngx_mj_module/redis/*.lua) ngx_mj_module/redis/lua.sh
 
 .PHONY: all deps run test test-hup test-valgrind test-deb install clean bench \
-        bench-bodies bench-journal bench-redis deb fuzz fuzz-coverage
+        bench-bodies bench-callgrind bench-journal bench-redis deb fuzz \
+        fuzz-coverage
 
 all: $(MODULE)
 
@@ -92,6 +93,10 @@ fuzz-coverage: deps
 
 bench-bodies: deps all
 	@bash bench/bodies.sh
+
+# instructions per request under callgrind, bare against the gateway
+bench-callgrind: deps all
+	@bash bench/callgrind.sh
 
 install: all
 	install -D -m 0644 $(MODULE) $(DESTDIR)$(MODDIR)/ngx_http_mj_module.so

@@ -5,7 +5,8 @@
  * not), the rest is the answer.  An answer read whole is JSON to yajl_tree
  * too, of the shape asked for; each field read is the last string of that
  * name at the object's top level, and in a list each object's span parses
- * on its own to the same object.
+ * on its own to the same object.  An object read the quick way (without
+ * yajl) gives what yajl gives: the verdict, code, result, id and status.
  *
  * Copyright (C) 2026 the ngx_mj authors; BSD-2-Clause, see LICENSE.
  */
@@ -82,6 +83,37 @@ fuzz_answer_free(mj_answer_t *a, mj_answer_obj_t *o, const uint8_t *text,
 }
 
 
+static void
+fuzz_same_span(const mj_span_t *x, const mj_span_t *y)
+{
+    fuzz_check((x->data == NULL) == (y->data == NULL));
+    fuzz_check(x->data == NULL
+               || (x->len == y->len && memcmp(x->data, y->data, x->len) == 0));
+}
+
+
+/* the quick read (done) against yajl's own, on the same text */
+static void
+fuzz_quick_same(const uint8_t *data, size_t size, int rc, mj_answer_t *a)
+{
+    int          slow_rc;
+    mj_answer_t  b;
+
+    memset(&b, 0, sizeof(mj_answer_t));
+    b.stop = a->stop;
+
+    slow_rc = mj_answer_scan(&b, data, size);
+
+    fuzz_check(slow_rc == rc);
+    fuzz_check(a->cur.code == b.cur.code);
+    fuzz_same_span(&a->cur.result, &b.cur.result);
+    fuzz_same_span(&a->cur.id, &b.cur.id);
+    fuzz_same_span(&a->cur.status, &b.cur.status);
+
+    fuzz_answer_free(&b, &b.cur, data, size);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -97,11 +129,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&a, 0, sizeof(mj_answer_t));
     a.array = data[0] & 1;
     a.stop = (data[0] >> 1) & 1;
+    a.quick = 1;
     data++;
     size--;
 
     rc = mj_answer_scan(&a, data, size);
     fuzz_check(rc == 0 || rc == -1);
+
+    if (!a.array) {
+        fuzz_quick_same(data, size, rc, &a);
+    }
 
     tree = fuzz_tree(data, size);
 

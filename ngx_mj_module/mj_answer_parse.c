@@ -21,17 +21,22 @@ enum {
 };
 
 
+/* every key of every answer comes here: by length first */
 static unsigned
 mj_answer_field(const unsigned char *key, size_t len)
 {
-    static const char  *fields[] = { NULL, "code", "result", "id", "status" };
+    switch (len) {
 
-    unsigned  i;
+    case 2:
+        return memcmp(key, "id", 2) == 0 ? MJ_ANSWER_ID : MJ_ANSWER_OTHER;
 
-    for (i = 1; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        if (strlen(fields[i]) == len && memcmp(fields[i], key, len) == 0) {
-            return i;
-        }
+    case 4:
+        return memcmp(key, "code", 4) == 0 ? MJ_ANSWER_CODE : MJ_ANSWER_OTHER;
+
+    case 6:
+        return memcmp(key, "result", 6) == 0 ? MJ_ANSWER_RESULT
+               : memcmp(key, "status", 6) == 0 ? MJ_ANSWER_STATUS
+               : MJ_ANSWER_OTHER;
     }
 
     return MJ_ANSWER_OTHER;
@@ -253,6 +258,187 @@ static yajl_callbacks  mj_answer_callbacks = {
 };
 
 
+/*
+ * The quick way through an answer, without yajl: see mj_answer_quick().
+ * Each of these returns where what it read ends, or NULL when the text is
+ * not of the plain kind it reads.
+ */
+
+static const unsigned char *
+mj_answer_ws(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* a string of printable ASCII with no escape, p at its '"' */
+static const unsigned char *
+mj_answer_plain_string(const unsigned char *p, const unsigned char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '"') {
+            return p + 1;
+        }
+
+        if (*p < 0x20 || *p > 0x7e || *p == '\\') {
+            return NULL;
+        }
+    }
+
+    return NULL;
+}
+
+
+static const unsigned char *
+mj_answer_digits(const unsigned char *p, const unsigned char *end)
+{
+    const unsigned char  *start;
+
+    for (start = p; p < end && *p >= '0' && *p <= '9'; p++) { /* void */ }
+
+    return p > start ? p : NULL;
+}
+
+
+/* a number as JSON writes it, or true, false, null */
+static const unsigned char *
+mj_answer_plain_scalar(const unsigned char *p, const unsigned char *end)
+{
+    static const char  *literals[] = { "true", "false", "null" };
+
+    size_t  i, n;
+
+    for (i = 0; i < sizeof(literals) / sizeof(literals[0]); i++) {
+        n = strlen(literals[i]);
+
+        if ((size_t) (end - p) >= n && memcmp(p, literals[i], n) == 0) {
+            return p + n;
+        }
+    }
+
+    if (p < end && *p == '-') {
+        p++;
+    }
+
+    if (p < end && *p == '0') {
+        p++;
+
+    } else if ((p = mj_answer_digits(p, end)) == NULL) {
+        return NULL;
+    }
+
+    if (p < end && *p == '.' && (p = mj_answer_digits(p + 1, end)) == NULL) {
+        return NULL;
+    }
+
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+
+        if (p < end && (*p == '+' || *p == '-')) {
+            p++;
+        }
+
+        return mj_answer_digits(p, end);
+    }
+
+    return p;
+}
+
+
+/*
+ * An object whose members are all plain (keys and strings of printable
+ * ASCII with no escape, numbers, true, false, null; nothing nested) is
+ * read here: its tokens go to the callbacks yajl would call, in the same
+ * order, and only whitespace may follow it.  1 when it was read (or a
+ * callback stopped it); 0 for anything else, which the caller undoes and
+ * gives to yajl: nothing nested is skipped here, since yajl would check
+ * it.
+ */
+static int
+mj_answer_quick(mj_answer_t *a, const unsigned char *p, size_t len)
+{
+    int                   go;
+    const unsigned char  *end, *v;
+
+    end = p + len;
+    p = mj_answer_ws(p, end);
+
+    if (p == end || *p != '{' || !mj_answer_start_map(a)) {
+        return 0;
+    }
+
+    p = mj_answer_ws(p + 1, end);
+
+    while (p == end || *p != '}') {
+        v = p;
+
+        if (p == end || *p != '"'
+            || (p = mj_answer_plain_string(p, end)) == NULL)
+        {
+            return 0;
+        }
+
+        if (!mj_answer_key(a, v + 1, p - v - 2)) {
+            return 1;
+        }
+
+        p = mj_answer_ws(p, end);
+
+        if (p == end || *p != ':') {
+            return 0;
+        }
+
+        v = mj_answer_ws(p + 1, end);
+
+        if (v < end && *v == '"') {
+            if ((p = mj_answer_plain_string(v, end)) == NULL) {
+                return 0;
+            }
+
+            go = mj_answer_string(a, v + 1, p - v - 2);
+
+        } else {
+            if ((p = mj_answer_plain_scalar(v, end)) == NULL) {
+                return 0;
+            }
+
+            go = (*v == 't' || *v == 'f') ? mj_answer_boolean(a, *v == 't')
+                 : (*v == 'n') ? mj_answer_null(a)
+                 : mj_answer_number(a, (const char *) v, p - v);
+        }
+
+        if (!go) {
+            return 1;
+        }
+
+        p = mj_answer_ws(p, end);
+
+        if (p == end || (*p != ',' && *p != '}')) {
+            return 0;
+        }
+
+        if (*p == '}') {
+            break;
+        }
+
+        /* a key must follow */
+        p = mj_answer_ws(p + 1, end);
+
+        if (p == end || *p != '"') {
+            return 0;
+        }
+    }
+
+    (void) mj_answer_end(a);
+
+    return mj_answer_ws(p + 1, end) == end;
+}
+
+
 int
 mj_answer_scan(mj_answer_t *a, const unsigned char *p, size_t len)
 {
@@ -263,7 +449,21 @@ mj_answer_scan(mj_answer_t *a, const unsigned char *p, size_t len)
     a->text_len = len;
     mj_answer_obj_init(&a->cur);
 
-    a->h = yajl_alloc(&mj_answer_callbacks, a->alloc, a);
+    if (a->quick && !a->array) {
+        if (mj_answer_quick(a, p, len)) {
+            return a->nomem ? -2 : a->done ? 0 : a->bad ? -1 : 0;
+        }
+
+        /* undone: yajl reads it from the start */
+        mj_answer_obj_init(&a->cur);
+        a->depth = 0;
+        a->field = MJ_ANSWER_OTHER;
+        a->bad = 0;
+        a->done = 0;
+    }
+
+    a->h = yajl_alloc(&mj_answer_callbacks, a->parser ? a->parser : a->alloc,
+                      a);
     if (a->h == NULL) {
         return -2;
     }

@@ -35,9 +35,14 @@ typedef struct {
 
 typedef struct {
     /* set by the caller */
-    yajl_alloc_funcs          *alloc;     /* NULL: libc */
+    yajl_alloc_funcs          *alloc;     /* what is read; NULL: libc */
+    yajl_alloc_funcs          *parser;    /* yajl's own while it parses,
+                                             all freed before it returns;
+                                             NULL: alloc */
     unsigned                   array:1;   /* a list of task objects */
     unsigned                   stop:1;    /* done once "status" is known */
+    unsigned                   quick:1;   /* an object: read it without
+                                             yajl when it is plain text */
 
     /* what was read */
     mj_answer_obj_t            cur;       /* the object; in an array, the

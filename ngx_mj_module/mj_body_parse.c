@@ -454,7 +454,7 @@ mj_body_parse(mj_body_t *b, yajl_callbacks *cb)
     int          rc;
     yajl_handle  h;
 
-    h = yajl_alloc(cb, b->alloc, b);
+    h = yajl_alloc(cb, b->parser ? b->parser : b->alloc, b);
     if (h == NULL) {
         return -2;
     }

@@ -45,6 +45,9 @@ typedef struct mj_body_s  mj_body_t;
 struct mj_body_s {
     /* set by the caller */
     yajl_alloc_funcs          *alloc;     /* copies, ids; NULL: libc */
+    yajl_alloc_funcs          *parser;    /* yajl's own while it parses,
+                                             all freed before it returns;
+                                             NULL: alloc */
     unsigned                   keep_account_filter:1;
     /* a notifyHook value the operator allows; NULL: none is */
     int                      (*hook_allowed)(void *data,

@@ -372,6 +372,7 @@ ngx_http_mj_inspect(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     }
 
     b->alloc = ngx_http_mj_yajl_alloc_funcs(r);
+    b->parser = ngx_http_mj_yajl_parser_funcs();
     b->keep_account_filter = mlcf->account_filter ? 1 : 0;
 
     if (mlcf->hooks) {

@@ -107,6 +107,22 @@ ngx_http_mj_find(ngx_http_mj_endpoint_t *ep, u_char *p, size_t len)
 ngx_uint_t
 ngx_http_mj_valid_task_id(const u_char *p, size_t len)
 {
+    /* A-Z a-z 0-9 _ -: a bit a byte, as nginx's own escape tables are */
+    static uint32_t  allowed[] = {
+        0x00000000, /* 0000 0000 0000 0000  0000 0000 0000 0000 */
+
+                    /* ?>=< ;:98 7654 3210  /.-, +*)( '&%$ #"!  */
+        0x03ff2000, /* 0000 0011 1111 1111  0010 0000 0000 0000 */
+
+                    /* _^]\ [ZYX WVUT SRQP  ONML KJIH GFED CBA@ */
+        0x87fffffe, /* 1000 0111 1111 1111  1111 1111 1111 1110 */
+
+                    /*  ~}| {zyx wvut srqp  onml kjih gfed cba` */
+        0x07fffffe, /* 0000 0111 1111 1111  1111 1111 1111 1110 */
+
+        0, 0, 0, 0
+    };
+
     size_t  i;
 
     if (len == 0 || len > NGX_HTTP_MJ_TASK_ID_MAX) {
@@ -114,13 +130,9 @@ ngx_http_mj_valid_task_id(const u_char *p, size_t len)
     }
 
     for (i = 0; i < len; i++) {
-        if ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
-            || (p[i] >= '0' && p[i] <= '9') || p[i] == '_' || p[i] == '-')
-        {
-            continue;
+        if (!(allowed[p[i] >> 5] & (1U << (p[i] & 0x1f)))) {
+            return 0;
         }
-
-        return 0;
     }
 
     return 1;

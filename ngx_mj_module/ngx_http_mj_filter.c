@@ -77,6 +77,11 @@ ngx_http_mj_is_json(ngx_http_request_t *r)
     p = t->data;
     end = p + t->len;
 
+    /* as upstreams write it, first */
+    if (t->len == 16 && ngx_memcmp(p, "application/json", 16) == 0) {
+        return 1;
+    }
+
     if (t->len >= 16 && ngx_strncasecmp(p, (u_char *) "application/json",
                                         16) == 0
         && (t->len == 16 || p[16] == ';' || p[16] == ' '))
@@ -229,7 +234,6 @@ static ngx_int_t
 ngx_http_mj_read_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 {
     ngx_str_t                desc;
-    ngx_uint_t               flags;
     ngx_http_mj_endpoint_t  *ep;
 
     ep = ctx->endpoint;
@@ -251,24 +255,6 @@ ngx_http_mj_read_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 
         return ngx_http_mj_replace(r, ctx, NGX_HTTP_BAD_GATEWAY,
                                    NGX_HTTP_MJ_CODE_FAILURE, &desc);
-    }
-
-    flags = ep->flags & (NGX_HTTP_MJ_EP_SUBMIT|NGX_HTTP_MJ_EP_LIST);
-
-    /* of the rest, only fetch tells a task's status */
-    if (flags || (ep->flags & NGX_HTTP_MJ_EP_STATUS)) {
-        ctx->scan = ngx_pcalloc(r->pool, sizeof(mj_answer_t));
-        if (ctx->scan == NULL) {
-            return NGX_ERROR;
-        }
-
-        ctx->scan->alloc = ngx_http_mj_yajl_alloc_funcs(r);
-        ctx->scan->array = (flags & NGX_HTTP_MJ_EP_LIST) ? 1 : 0;
-        ctx->scan->stop = flags ? 0 : 1;
-
-        if (ctx->scan->alloc == NULL) {
-            return NGX_ERROR;
-        }
     }
 
     r->filter_need_in_memory = 1;
@@ -463,22 +449,22 @@ ngx_http_mj_unreadable(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 /* a submit's answer, whole: record the task it created, then send it */
 static ngx_int_t
 ngx_http_mj_submit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
-    u_char *p, size_t len)
+    mj_answer_t *scan, u_char *p, size_t len)
 {
     long       code;
     ngx_int_t  rc;
 
-    rc = mj_answer_scan(ctx->scan, p, len);
+    rc = mj_answer_scan(scan, p, len);
 
     if (rc == -2) {
         return NGX_ERROR;
     }
 
-    code = ctx->scan->cur.code;
+    code = scan->cur.code;
 
     rc = (rc != 0 || code < 0)
          ? NGX_ERROR
-         : ngx_http_mj_submit_answered(r, ctx, code, &ctx->scan->cur.result);
+         : ngx_http_mj_submit_answered(r, ctx, code, &scan->cur.result);
 
     if (rc == NGX_AGAIN) {
         /* held on until the store is done: nginx waits for the bit */
@@ -565,7 +551,7 @@ ngx_http_mj_list_tasks(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 /* a list answer, whole: only the caller's tasks go on, statuses noted */
 static ngx_int_t
 ngx_http_mj_list_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
-    u_char *p, size_t len)
+    mj_answer_t *scan, u_char *p, size_t len)
 {
     u_char                   *out, *q;
     size_t                    i, n;
@@ -573,7 +559,7 @@ ngx_http_mj_list_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     mj_answer_obj_t          *o;
     ngx_http_mj_task_info_t  *info;
 
-    rc = mj_answer_scan(ctx->scan, p, len);
+    rc = mj_answer_scan(scan, p, len);
 
     if (rc == -2) {
         return NGX_ERROR;
@@ -583,8 +569,8 @@ ngx_http_mj_list_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
         return ngx_http_mj_unreadable(r, ctx, NGX_HTTP_MJ_NOT_CONTRACT);
     }
 
-    n = ctx->scan->nobjs;
-    o = ctx->scan->objs;
+    n = scan->nobjs;
+    o = scan->objs;
 
     out = ngx_pnalloc(r->pool, len + 2);
     info = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_http_mj_task_info_t));
@@ -628,20 +614,20 @@ ngx_http_mj_list_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
  */
 static ngx_int_t
 ngx_http_mj_fetch_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
-    u_char *p, size_t len)
+    mj_answer_t *scan, u_char *p, size_t len)
 {
     ngx_int_t   rc;
     ngx_uint_t  st;
 
-    rc = mj_answer_scan(ctx->scan, p, len);
+    rc = mj_answer_scan(scan, p, len);
 
     if (rc == -2) {
         return NGX_ERROR;
     }
 
-    st = (rc == 0 && ctx->scan->cur.status.data)
-         ? ngx_http_mj_status_code(ctx->scan->cur.status.data,
-                                   ctx->scan->cur.status.len)
+    st = (rc == 0 && scan->cur.status.data)
+         ? ngx_http_mj_status_code(scan->cur.status.data,
+                                   scan->cur.status.len)
          : NGX_HTTP_MJ_ST_UNKNOWN;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -661,7 +647,10 @@ static ngx_int_t
 ngx_http_mj_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     u_char *p, size_t len)
 {
-    ngx_str_t  text;
+    ngx_str_t          text;
+    ngx_uint_t         flags;
+    mj_answer_t        scan;
+    yajl_alloc_funcs   af;
 
     text.data = p;
     text.len = len;
@@ -670,19 +659,34 @@ ngx_http_mj_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
         return ngx_http_mj_unreadable(r, ctx, "quotes the upstream key");
     }
 
-    if (ctx->endpoint->flags & NGX_HTTP_MJ_EP_LIST) {
-        return ngx_http_mj_list_answer(r, ctx, p, len);
+    flags = ctx->endpoint->flags;
+
+    /* of the rest, only fetch tells a task's status */
+    if (!(flags & (NGX_HTTP_MJ_EP_LIST|NGX_HTTP_MJ_EP_SUBMIT
+                   |NGX_HTTP_MJ_EP_STATUS)))
+    {
+        return ngx_http_mj_send(r, p, len, 1);
     }
 
-    if (ctx->endpoint->flags & NGX_HTTP_MJ_EP_SUBMIT) {
-        return ngx_http_mj_submit_answer(r, ctx, p, len);
+    /* what it finds is in the answer or in the pool, not in "scan" */
+    ngx_memzero(&scan, sizeof(mj_answer_t));
+    ngx_http_mj_yajl_alloc_init(r, &af);
+    scan.alloc = &af;
+    scan.parser = ngx_http_mj_yajl_parser_funcs();
+    scan.quick = 1;
+
+    if (flags & NGX_HTTP_MJ_EP_LIST) {
+        scan.array = 1;
+        return ngx_http_mj_list_answer(r, ctx, &scan, p, len);
     }
 
-    if (ctx->scan) {
-        return ngx_http_mj_fetch_answer(r, ctx, p, len);
+    if (flags & NGX_HTTP_MJ_EP_SUBMIT) {
+        return ngx_http_mj_submit_answer(r, ctx, &scan, p, len);
     }
 
-    return ngx_http_mj_send(r, p, len, 1);
+    scan.stop = 1;
+
+    return ngx_http_mj_fetch_answer(r, ctx, &scan, p, len);
 }
 
 
@@ -692,21 +696,23 @@ ngx_http_mj_hold_append(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     u_char *data, size_t size, size_t max)
 {
     u_char     *p;
+    off_t       len;
     size_t      cap;
     ngx_buf_t  *held;
 
     held = ctx->held;
 
     if (held == NULL || (size_t) (held->end - held->last) < size) {
-        cap = held ? 2 * (size_t) (held->end - held->start) : 4096;
+        len = r->headers_out.content_length_n;
+
+        /* an answer of a known length is held in a block of that length */
+        cap = held ? 2 * (size_t) (held->end - held->start)
+                   : (len > 0 && (size_t) len <= max) ? 0 : 4096;
         cap = ngx_max(cap, ctx->held_size + size);
         cap = ngx_min(cap, max);
 
-        if (r->headers_out.content_length_n > 0
-            && (size_t) r->headers_out.content_length_n <= max
-            && cap < (size_t) r->headers_out.content_length_n)
-        {
-            cap = r->headers_out.content_length_n;
+        if (len > 0 && (size_t) len <= max && cap < (size_t) len) {
+            cap = len;
         }
 
         p = ngx_palloc(r->pool, cap);

@@ -166,6 +166,119 @@ ngx_http_mj_yajl_realloc(void *ctx, void *ptr, size_t size)
 }
 
 
+/*
+ * yajl's own memory while it parses (its handle, lexer, stacks, string
+ * buffer) is all freed before the parse returns, and parses never nest:
+ * so each process lends it one block, used from its start again whenever
+ * nothing in it is in use, and no request's pool grows for it.  What does
+ * not fit comes from malloc(), and goes back before the parse returns.
+ */
+
+#define NGX_HTTP_MJ_ARENA_WORDS  1024
+
+static size_t      ngx_http_mj_arena[NGX_HTTP_MJ_ARENA_WORDS];
+static size_t      ngx_http_mj_arena_used;     /* words */
+static ngx_uint_t  ngx_http_mj_arena_live;     /* blocks in use */
+
+
+#define ngx_http_mj_in_arena(p)                                              \
+    ((size_t *) (p) >= ngx_http_mj_arena                                     \
+     && (size_t *) (p) < ngx_http_mj_arena + NGX_HTTP_MJ_ARENA_WORDS)
+
+
+static void *
+ngx_http_mj_arena_malloc(void *ctx, size_t size)
+{
+    size_t  *p, words;
+
+    /* a word for the size, then the block in whole words */
+    words = 1 + (size + sizeof(size_t) - 1) / sizeof(size_t);
+
+    if (words > NGX_HTTP_MJ_ARENA_WORDS - ngx_http_mj_arena_used) {
+        return malloc(size);
+    }
+
+    p = ngx_http_mj_arena + ngx_http_mj_arena_used;
+    *p = size;
+
+    ngx_http_mj_arena_used += words;
+    ngx_http_mj_arena_live++;
+
+    return p + 1;
+}
+
+
+static void
+ngx_http_mj_arena_free(void *ctx, void *ptr)
+{
+    if (!ngx_http_mj_in_arena(ptr)) {
+        free(ptr);
+        return;
+    }
+
+    if (--ngx_http_mj_arena_live == 0) {
+        ngx_http_mj_arena_used = 0;
+    }
+}
+
+
+static void *
+ngx_http_mj_arena_realloc(void *ctx, void *ptr, size_t size)
+{
+    void    *p;
+    size_t   old;
+
+    if (ptr == NULL) {
+        return ngx_http_mj_arena_malloc(ctx, size);
+    }
+
+    if (!ngx_http_mj_in_arena(ptr)) {
+        return realloc(ptr, size);
+    }
+
+    old = *((size_t *) ptr - 1);
+
+    if (old >= size) {
+        return ptr;
+    }
+
+    p = ngx_http_mj_arena_malloc(ctx, size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, ptr, old);
+    ngx_http_mj_arena_free(ctx, ptr);
+
+    return p;
+}
+
+
+static yajl_alloc_funcs  ngx_http_mj_yajl_parser = {
+    ngx_http_mj_arena_malloc,
+    ngx_http_mj_arena_realloc,
+    ngx_http_mj_arena_free,
+    NULL
+};
+
+
+yajl_alloc_funcs *
+ngx_http_mj_yajl_parser_funcs(void)
+{
+    return &ngx_http_mj_yajl_parser;
+}
+
+
+void
+ngx_http_mj_yajl_alloc_init(ngx_http_request_t *r, yajl_alloc_funcs *af)
+{
+    af->malloc = ngx_http_mj_yajl_malloc;
+    af->realloc = ngx_http_mj_yajl_realloc;
+    af->free = ngx_http_mj_yajl_free;
+    af->ctx = r->pool;
+}
+
+
 void *
 ngx_http_mj_yajl_alloc_funcs(ngx_http_request_t *r)
 {
@@ -176,10 +289,7 @@ ngx_http_mj_yajl_alloc_funcs(ngx_http_request_t *r)
         return NULL;
     }
 
-    af->malloc = ngx_http_mj_yajl_malloc;
-    af->realloc = ngx_http_mj_yajl_realloc;
-    af->free = ngx_http_mj_yajl_free;
-    af->ctx = r->pool;
+    ngx_http_mj_yajl_alloc_init(r, af);
 
     return af;
 }

@@ -25,7 +25,12 @@ ngx_int_t ngx_http_mj_error_json(ngx_http_request_t *r, ngx_str_t *out,
 void ngx_http_mj_status_error(ngx_uint_t status, ngx_uint_t *code,
     ngx_str_t *desc);
 
-/* yajl's allocator on the request's pool */
+/* yajl's allocator on the request's pool: in "af", or a new one */
+void ngx_http_mj_yajl_alloc_init(ngx_http_request_t *r,
+    yajl_alloc_funcs *af);
 void *ngx_http_mj_yajl_alloc_funcs(ngx_http_request_t *r);
+
+/* yajl's own memory during one parse: a block each process lends */
+yajl_alloc_funcs *ngx_http_mj_yajl_parser_funcs(void);
 
 #endif /* NGX_HTTP_MJ_JSON_H */

@@ -76,6 +76,49 @@ ngx_http_mj_bucket(uint64_t *last, uint32_t *excess, ngx_uint_t rate,
 }
 
 
+/* a number in decimal: ngx_sprintf() reads its format every time */
+static u_char *
+ngx_http_mj_decimal(u_char *p, int64_t n)
+{
+    u_char    buf[NGX_INT64_LEN], *d;
+    uint64_t  u;
+
+    if (n < 0) {
+        *p++ = '-';
+    }
+
+    u = (n < 0) ? (uint64_t) 0 - (uint64_t) n : (uint64_t) n;
+    d = buf + sizeof(buf);
+
+    do {
+        *--d = (u_char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    return ngx_cpymem(p, d, buf + sizeof(buf) - d);
+}
+
+
+/* "NAME";q=N;w=M or "NAME";r=N;t=M: "keys" is "qw" or "rt" */
+static u_char *
+ngx_http_mj_policy_item(u_char *p, char *name, char *keys, ngx_uint_t a,
+    time_t b)
+{
+    *p++ = '"';
+    p = ngx_cpymem(p, name, ngx_strlen(name));
+    *p++ = '"';
+    *p++ = ';';
+    *p++ = keys[0];
+    *p++ = '=';
+    p = ngx_http_mj_decimal(p, (int64_t) a);
+    *p++ = ';';
+    *p++ = keys[1];
+    *p++ = '=';
+
+    return ngx_http_mj_decimal(p, (int64_t) b);
+}
+
+
 /* RateLimit-Policy and RateLimit, as the IETF httpapi draft writes them */
 static ngx_int_t
 ngx_http_mj_ratelimit_headers(ngx_http_request_t *r,
@@ -83,6 +126,12 @@ ngx_http_mj_ratelimit_headers(ngx_http_request_t *r,
 {
     u_char      *p, *q, *policy, *state;
     ngx_uint_t   i;
+
+    for (i = 0; i < n && !pol[i].on; i++) { /* void */ }
+
+    if (i == n) {
+        return NGX_OK;
+    }
 
     policy = ngx_pnalloc(r->pool, n * (32 + 2 * NGX_INT_T_LEN));
     state = ngx_pnalloc(r->pool, n * (32 + 2 * NGX_INT_T_LEN));
@@ -103,10 +152,10 @@ ngx_http_mj_ratelimit_headers(ngx_http_request_t *r,
             q = ngx_cpymem(q, ", ", 2);
         }
 
-        p = ngx_sprintf(p, "\"%s\";q=%ui;w=%T", pol[i].name, pol[i].quota,
-                        pol[i].window);
-        q = ngx_sprintf(q, "\"%s\";r=%ui;t=%T", pol[i].name, pol[i].left,
-                        pol[i].reset);
+        p = ngx_http_mj_policy_item(p, pol[i].name, "qw", pol[i].quota,
+                                    pol[i].window);
+        q = ngx_http_mj_policy_item(q, pol[i].name, "rt", pol[i].left,
+                                    pol[i].reset);
     }
 
     if (p == policy) {
@@ -535,11 +584,56 @@ ngx_http_mj_auth_bucket(ngx_http_request_t *r, ngx_http_mj_loc_conf_t *mlcf,
     if (take) {
         a->last = delay ? ms : last;
         a->excess = excess;
+
+        /* what bounds every address's bucket: see auth_maybe_blocked() */
+        if (a->excess > z->sh->auth_peak) {
+            z->sh->auth_peak = a->excess;
+        }
+
+        ngx_memory_barrier();
+
+        if (a->last > z->sh->auth_last) {
+            z->sh->auth_last = a->last;
+        }
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     return delay;
+}
+
+
+/*
+ * Whether any address may be over its bucket: none is when a bucket as
+ * full as the fullest a failure ever left, filled at the latest failure
+ * anywhere, has room now.  Read without the lock (two aligned words,
+ * written in the other order under it), so that with no key guessed
+ * lately a request does not take the zone's lock for this; when one may
+ * be, its own bucket is looked at under the lock.
+ */
+static ngx_uint_t
+ngx_http_mj_auth_maybe_blocked(ngx_http_mj_loc_conf_t *mlcf)
+{
+    uint64_t             last;
+    uint32_t             excess;
+    ngx_uint_t           left;
+    ngx_msec_t           empty;
+    ngx_http_mj_zone_t  *z;
+
+    z = mlcf->shm_zone->data;
+
+    last = z->sh->auth_last;
+    ngx_memory_barrier();
+    excess = (uint32_t) z->sh->auth_peak;
+
+    if (last == 0) {
+        return 0;
+    }
+
+    return ngx_http_mj_bucket(&last, &excess, mlcf->auth.rate,
+                              mlcf->auth.burst, ngx_http_mj_now_ms(), 1,
+                              &left, &empty)
+           != 0;
 }
 
 
@@ -552,7 +646,7 @@ ngx_http_mj_auth_blocked(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mj_module);
 
-    if (mlcf->auth.rate == 0) {
+    if (mlcf->auth.rate == 0 || !ngx_http_mj_auth_maybe_blocked(mlcf)) {
         return NGX_OK;
     }
 

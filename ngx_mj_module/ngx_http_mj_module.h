@@ -90,6 +90,7 @@ typedef struct {
     ngx_http_mj_user_t       **table;      /* open addressing by digest */
     ngx_uint_t                 mask;
     ngx_uint_t                 nusers;
+    struct ngx_http_mj_cache_s *verified;  /* keys seen: ngx_http_mj_cache.c */
     ngx_array_t                keys;       /* ngx_http_mj_ukey_t */
     ngx_array_t                zones;      /* ngx_http_mj_zone_t * */
 } ngx_http_mj_main_conf_t;
@@ -143,7 +144,6 @@ struct ngx_http_mj_ctx_s {
     /* the answer as it is read: ngx_http_mj_filter.c */
     ngx_buf_t                 *held;
     size_t                     held_size;
-    mj_answer_t               *scan;
     void                     (*upstream_finalize)(ngx_http_request_t *r,
                                                   ngx_int_t rc);
 
@@ -179,5 +179,6 @@ extern ngx_module_t  ngx_http_mj_module;
 #include "ngx_http_mj_cors.h"
 #include "ngx_http_mj_status.h"
 #include "ngx_http_mj_hash.h"
+#include "ngx_http_mj_cache.h"
 
 #endif /* NGX_HTTP_MJ_MODULE_H */

@@ -19,6 +19,9 @@
 #define NGX_HTTP_MJ_FILE_MAX    (64 * 1024 * 1024)
 #define NGX_HTTP_MJ_KEY_MAX     512
 
+/* keys a worker remembers as checked: slots of its cache */
+#define NGX_HTTP_MJ_VERIFIED    1024
+
 
 static ngx_str_t  ngx_http_mj_secret_header = ngx_string("mj-api-secret");
 
@@ -308,6 +311,13 @@ ngx_http_mj_load_users(ngx_conf_t *cf, ngx_http_mj_main_conf_t *mmcf)
         goto done;
     }
 
+    /* this configuration's: a reload starts with none remembered */
+    mmcf->verified = ngx_http_mj_cache_create(cf->pool,
+                                              NGX_HTTP_MJ_VERIFIED);
+    if (mmcf->verified == NULL) {
+        goto done;
+    }
+
     rc = NGX_OK;
 
 done:
@@ -475,10 +485,50 @@ ngx_http_mj_client_key(ngx_http_request_t *r, ngx_str_t *key)
 }
 
 
+/*
+ * The user of a key, or NULL: a key this worker has checked before in
+ * this configuration is found in its cache, any other is hashed and
+ * looked up.  NGX_ERROR when the hash fails.
+ */
+static ngx_int_t
+ngx_http_mj_key_user(ngx_http_mj_main_conf_t *mmcf, ngx_str_t *key,
+    ngx_http_mj_user_t **user)
+{
+    u_char    digest[MJ_DIGEST_LEN];
+    uint64_t  tag, value;
+
+    *user = NULL;
+
+    if (key->len > NGX_HTTP_MJ_KEY_MAX) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_mj_cache_find(mmcf->verified, key->data, key->len, &tag,
+                               &value))
+    {
+        *user = (ngx_http_mj_user_t *) (uintptr_t) value;
+        return NGX_OK;
+    }
+
+    if (ngx_http_mj_sha256(NULL, 0, key->data, key->len, digest) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *user = ngx_http_mj_lookup(mmcf, digest);
+
+    /* only keys of users: unknown ones cannot push known ones out */
+    if (*user) {
+        ngx_http_mj_cache_add(mmcf->verified, key->data, key->len, tag,
+                              (uintptr_t) *user);
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_mj_authenticate(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 {
-    u_char                    digest[MJ_DIGEST_LEN];
     ngx_str_t                 key;
     ngx_http_mj_user_t       *u;
     ngx_http_mj_loc_conf_t   *mlcf;
@@ -506,16 +556,9 @@ ngx_http_mj_authenticate(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
     }
 
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_mj_module);
-    u = NULL;
 
-    if (key.len <= NGX_HTTP_MJ_KEY_MAX) {
-        if (ngx_http_mj_sha256(NULL, 0, key.data, key.len, digest)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        u = ngx_http_mj_lookup(mmcf, digest);
+    if (ngx_http_mj_key_user(mmcf, &key, &u) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (u == NULL || u->disabled) {
@@ -544,64 +587,80 @@ ngx_http_mj_authenticate(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx)
 }
 
 
+/* a request header of this lower-case name */
 static ngx_uint_t
-ngx_http_mj_is_credential(ngx_table_elt_t *h)
+ngx_http_mj_header_is(ngx_table_elt_t *h, ngx_str_t *lc)
 {
-    return (h->key.len == sizeof("Authorization") - 1
-            && ngx_strncasecmp(h->key.data, (u_char *) "Authorization",
-                               h->key.len) == 0)
-           || (h->key.len == ngx_http_mj_secret_header.len
-               && ngx_strncasecmp(h->key.data, ngx_http_mj_secret_header.data,
-                                  h->key.len) == 0);
+    if (h->key.len != lc->len) {
+        return 0;
+    }
+
+    /* nginx's parser gives every request header its lower-case name */
+    return h->lowcase_key
+           ? ngx_memcmp(h->lowcase_key, lc->data, lc->len) == 0
+           : ngx_strncasecmp(h->key.data, lc->data, lc->len) == 0;
 }
 
 
 /*
- * Rebuild the request's header list without the client's credentials and
- * with the upstream key in the style it wants.  Accept-Encoding goes too:
- * the gateway reads every answer.
+ * What the upstream must not get: the client's credentials (1) and, since
+ * the gateway reads every answer, Accept-Encoding (2).  0: the rest.
+ */
+static ngx_uint_t
+ngx_http_mj_withheld(ngx_table_elt_t *h)
+{
+    static ngx_str_t  drop[] = {
+        ngx_string("authorization"),
+        ngx_string("mj-api-secret"),
+        ngx_string("accept-encoding")
+    };
+
+    ngx_uint_t  i;
+
+    for (i = 0; i < sizeof(drop) / sizeof(drop[0]); i++) {
+        if (ngx_http_mj_header_is(h, &drop[i])) {
+            return i < 2 ? 1 : 2;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * A fresh list of the request's headers but the withheld ones, with room
+ * for one more: that slot, or NULL.
  *
  * A fresh list rather than unlinking in place: nginx's list walkers do not
  * expect empty parts, and pushes into a split part would overwrite its
  * neighbours.  The r->headers_in pointers keep pointing at the old
  * elements, which stay in the pool with the same contents.
  */
-ngx_int_t
-ngx_http_mj_swap_credentials(ngx_http_request_t *r, ngx_http_mj_ukey_t *key)
+static ngx_table_elt_t *
+ngx_http_mj_rebuild_headers(ngx_http_request_t *r, ngx_uint_t n)
 {
-    ngx_uint_t        i, n;
+    ngx_uint_t        i;
     ngx_list_t        headers;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *e;
 
-    n = 1;
-
-    for (part = &r->headers_in.headers.part; part; part = part->next) {
-        n += part->nelts;
-    }
-
     if (ngx_list_init(&headers, r->pool, n, sizeof(ngx_table_elt_t))
         != NGX_OK)
     {
-        return NGX_ERROR;
+        return NULL;
     }
 
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (ngx_http_mj_is_credential(&h[i])
-                || (h[i].key.len == sizeof("Accept-Encoding") - 1
-                    && ngx_strncasecmp(h[i].key.data,
-                                       (u_char *) "Accept-Encoding",
-                                       h[i].key.len) == 0))
-            {
+            if (ngx_http_mj_withheld(&h[i])) {
                 continue;
             }
 
             e = ngx_list_push(&headers);
             if (e == NULL) {
-                return NGX_ERROR;
+                return NULL;
             }
 
             *e = h[i];
@@ -610,7 +669,52 @@ ngx_http_mj_swap_credentials(ngx_http_request_t *r, ngx_http_mj_ukey_t *key)
 
     e = ngx_list_push(&headers);
     if (e == NULL) {
-        return NGX_ERROR;
+        return NULL;
+    }
+
+    r->headers_in.headers = headers;
+
+    return e;
+}
+
+
+/*
+ * The request's headers without the client's credentials and
+ * Accept-Encoding, with the upstream key in the style it wants.  The usual
+ * request has one credential and nothing else to withhold: the key takes
+ * that element's place (nothing else points at it but
+ * r->headers_in.authorization, cleared here).  Any other is rebuilt.
+ */
+ngx_int_t
+ngx_http_mj_swap_credentials(ngx_http_request_t *r, ngx_http_mj_ukey_t *key)
+{
+    ngx_uint_t        i, n, withheld, what;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *e;
+
+    n = 1;
+    withheld = 0;
+    e = NULL;
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+        n += part->nelts;
+
+        for (i = 0; i < part->nelts; i++) {
+            what = ngx_http_mj_withheld(&h[i]);
+
+            if (what) {
+                withheld++;
+                e = (what == 1) ? &h[i] : NULL;
+            }
+        }
+    }
+
+    if (withheld != 1 || e == NULL) {
+        e = ngx_http_mj_rebuild_headers(r, n);
+        if (e == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     e->hash = key->header_hash;
@@ -618,7 +722,6 @@ ngx_http_mj_swap_credentials(ngx_http_request_t *r, ngx_http_mj_ukey_t *key)
     e->value = key->value;
     e->lowcase_key = key->header_lc.data;
 
-    r->headers_in.headers = headers;
     r->headers_in.authorization = NULL;
 
 #if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)

@@ -24,6 +24,10 @@
 #include "ngx_http_mj_store_redis.h"
 
 
+/* task ids a worker remembers the keyed hash of: slots of its cache */
+#define NGX_HTTP_MJ_TIDS_CACHED  4096
+
+
 static ngx_int_t ngx_http_mj_zone_init(ngx_shm_zone_t *shm_zone, void *data);
 
 
@@ -1005,7 +1009,7 @@ ngx_http_mj_store_tid(ngx_http_mj_store_t *store, u_char *id, size_t len,
     ngx_http_mj_tid_t *tid)
 {
     size_t      i;
-    uint64_t    v;
+    uint64_t    v, tag;
     u_char      md[EVP_MAX_MD_SIZE];
 
     if (!ngx_http_mj_valid_task_id(id, len)) {
@@ -1030,6 +1034,13 @@ ngx_http_mj_store_tid(ngx_http_mj_store_t *store, u_char *id, size_t len,
         }
     }
 
+    tid->flags = NGX_HTTP_MJ_TASK_HASHED;
+
+    /* the zone's secret is fixed for the life of this configuration */
+    if (ngx_http_mj_cache_find(store->tids, id, len, &tag, &tid->id)) {
+        return NGX_OK;
+    }
+
     if (ngx_http_mj_sha256(store->sh->secret, sizeof(store->sh->secret), id,
                            len, md)
         != NGX_OK)
@@ -1038,7 +1049,7 @@ ngx_http_mj_store_tid(ngx_http_mj_store_t *store, u_char *id, size_t len,
     }
 
     ngx_memcpy(&tid->id, md, sizeof(tid->id));
-    tid->flags = NGX_HTTP_MJ_TASK_HASHED;
+    ngx_http_mj_cache_add(store->tids, id, len, tag, tid->id);
 
     return NGX_OK;
 }
@@ -1434,6 +1445,11 @@ ngx_http_mj_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     z->shm_zone->init = ngx_http_mj_zone_init;
     z->shm_zone->data = z;
+
+    z->tids = ngx_http_mj_cache_create(cf->pool, NGX_HTTP_MJ_TIDS_CACHED);
+    if (z->tids == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     if (mmcf->zones.elts == NULL
         && ngx_array_init(&mmcf->zones, cf->pool, 2,

@@ -77,6 +77,8 @@ typedef struct {
     time_t                     refused_logged;
     ngx_uint_t                 full_logged;
     ngx_http_mj_addr_t         addrs[NGX_HTTP_MJ_ADDRS];
+    ngx_atomic_t               auth_last;   /* ms of the latest failure */
+    ngx_atomic_t               auth_peak;   /* the fullest bucket left */
     ngx_http_mj_counters_t    *users;       /* after the tasks */
     ngx_uint_t                 nusers;      /* slots */
     ngx_uint_t                 users_max;   /* at most 3/4 of the slots */
@@ -122,6 +124,7 @@ struct ngx_http_mj_store_s {
     time_t                     jfailed;     /* a write failed: logged */
     ngx_msec_t                 snap_next;   /* the manager's times */
     ngx_msec_t                 sync_next;
+    struct ngx_http_mj_cache_s *tids;       /* task ids hashed: a worker's */
 };
 
 typedef struct ngx_http_mj_store_s  ngx_http_mj_zone_t;
