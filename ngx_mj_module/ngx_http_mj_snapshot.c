@@ -56,7 +56,10 @@ typedef struct {
 } ngx_http_mj_snap_t;
 
 
-static ngx_event_t  ngx_http_mj_snapshot_event;
+static ngx_event_t       ngx_http_mj_snapshot_event;
+
+/* a timer's debug lines read its data as a connection: one with no fd */
+static ngx_connection_t  ngx_http_mj_snapshot_dumb;
 
 
 /* the zone's snapshot is ours, unless a live process writes one */
@@ -539,6 +542,9 @@ ngx_http_mj_snapshot_timer(ngx_cycle_t *cycle)
 
     ev = &ngx_http_mj_snapshot_event;
 
+    ngx_http_mj_snapshot_dumb.fd = (ngx_socket_t) -1;
+
+    ev->data = &ngx_http_mj_snapshot_dumb;
     ev->handler = ngx_http_mj_snapshot_tick;
     ev->log = cycle->log;
     ev->cancelable = 1;
