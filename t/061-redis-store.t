@@ -294,6 +294,11 @@ is submit($KB, \%bob, undef, 'stuck bob')->{status}, 200, 'bob: one on B';
 is submit($KB, \%bob, undef, 'stuck bob')->{status}, 429, 'bob: a third is refused';
 ok sim_wait_status($k1, 'SUCCESS', 10 * $SLOW), 'bob\'s task on A finishes';
 is fetch($KB, \%bob, $k1)->{status}, 200, 'B sees it finished';
+# B sends the status without waiting for Redis (a poll never waits for
+# it): the submit on A follows once Redis has it
+ok wait_for(sub { ($rd->command('GET', 'mj:' . tag('bob') . ":t:$k1") // '')
+                  =~ /^[0-9a-f]{8},\d+,[5-9],\d+$/ }),
+   '... and Redis has it finished';
 is submit($KA, \%bob, undef, 'stuck bob')->{status}, 200,
    'A lets bob submit again: the cap saw the task finish on B';
 $KA->stop;
