@@ -267,13 +267,14 @@ ngx_http_mj_state_path(ngx_conf_t *cf, ngx_http_mj_zone_t *z, ngx_str_t *name)
         && ngx_strncmp(z->state.data, NGX_HTTP_MJ_STATE_DIR, z->state.len)
            == 0)
     {
+        /* the name is given to open() and rename() as it is: NUL-ended */
         s.len = z->state.len + 1 + name->len + sizeof(".state") - 1;
-        s.data = ngx_pnalloc(cf->pool, s.len);
+        s.data = ngx_pnalloc(cf->pool, s.len + 1);
         if (s.data == NULL) {
             return NGX_CONF_ERROR;
         }
 
-        ngx_sprintf(s.data, "%V/%V.state", &z->state, name);
+        ngx_sprintf(s.data, "%V/%V.state%Z", &z->state, name);
         z->state = s;
     }
 

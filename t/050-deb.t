@@ -251,7 +251,7 @@ unlike $out, qr/\[(warn|emerg)\]/, 'without a warning';
 my $stock = slurp($conf);
 my %subst = (
     qr{^pid /run/nginx\.pid;$}m                  => "pid $pidfile;",
-    qr{^error_log /var/log/nginx/error\.log;$}m => "error_log $tmp/error.log;",
+    qr{^error_log /var/log/nginx/error\.log;$}m => "error_log $tmp/error.log notice;",
     qr{^\s*access_log /var/log/nginx/access\.log;$}m
         => "access_log $tmp/access.log;",
     qr{^\s*include /etc/nginx/sites-enabled/\*;$}m => "include $site;",
@@ -293,7 +293,7 @@ kill 'QUIT', $pid if $pid;
 ok wait_for(sub { !alive($pid) }), 'nginx stops'
     or diag slurp("$tmp/error.log");
 ok -s $state, "its state file is written in the packaged folder: $state"
-    or diag mode_owner($state);
+    or diag mode_owner($state), slurp("$tmp/error.log");
 
 # --- an upgrade keeps the changed conffiles -------------------------------
 
