@@ -182,22 +182,26 @@ proxy='proxy_pass http://backend;
 
 # --- nginx processes ------------------------------------------------------------------
 
-# start_nginx NAME CONF PORT: runs nginx in the foreground (in $pids) until
-# PORT answers; sets $started to its pid
+# start_nginx NAME CONF PORT [WRAPPER...]: runs nginx in the foreground (in
+# $pids), under WRAPPER when given (valgrind ...), until PORT answers; sets
+# $started to its pid
 start_nginx() {
-    "$nginx" -p "$dir/" -c "$2" -g 'daemon off;' \
-        > "$dir/logs/$1.out" 2>&1 &
+    local name=$1 conf=$2 port=$3
+    shift 3
+    "$@" "$nginx" -p "$dir/" -c "$conf" -g 'daemon off;' \
+        > "$dir/logs/$name.out" 2>&1 &
     started=$!
     pids+=("$started")
     local i
-    for i in $(seq 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$3") 2>/dev/null; then
+    # a minute at most: valgrind starts slowly
+    for i in $(seq 1200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             return 0
         fi
         kill -0 "$started" 2>/dev/null || break
         sleep 0.05
     done
-    say "$1 nginx did not start:"; cat "$dir/logs/$1.out" "$dir"/logs/*error.log >&2
+    say "$name nginx did not start:"; cat "$dir/logs/$name.out" "$dir"/logs/*error.log >&2
     exit 1
 }
 
@@ -210,6 +214,15 @@ stop_nginx() {
         [ "$p" = "$1" ] || keep+=("$p")
     done
     pids=("${keep[@]}")
+}
+
+# show_errors LOG...: the last lines of the error logs beyond the "is full"
+# a zone filled to capacity logs by design, if there are any
+show_errors() {
+    if grep -hv 'is full and nothing can be evicted' "$@" 2>/dev/null | grep -q .; then
+        say "error logs, beyond the expected \"is full\" lines (last 5):"
+        grep -hv 'is full and nothing can be evicted' "$@" | tail -5 >&2
+    fi
 }
 
 # front_worker MASTER: the pid of the master's (one) worker, not its cache
@@ -311,6 +324,33 @@ run() {
         "$p50" "$p99" "$((bad + err))" "$cpu" "$n" >> "$results"
     say "  $(printf '%-12s %-15s %7s req/s  p50 %5s us  p99 %5s us  worker %5s us/req  errors %s' \
         "$group" "$label" "$rps" "$p50" "$p99" "$cpu" "$((bad + err))")"
+}
+
+# fill URL N IDFILE: N submits (0: until refused) through the gateway
+# (bench/fill.lua, -c$conns), the ids recorded appended to IDFILE ("": not
+# kept); sets fill_ok fill_refused fill_other fill_secs
+fill() {
+    local out="$dir/fill.out" done="$dir/fill.done" t0 t1 line wpid
+    rm -f "$done"
+    t0=$(date +%s.%N)
+    BENCH_KEY=$key FILL_N=$2 FILL_IDS=$3 FILL_DONE=$done \
+        wrk -t1 "-c$conns" -d900s -s "$bench/fill.lua" "$1" > "$out" 2>&1 &
+    wpid=$!
+    pids+=("$wpid")
+    while [ ! -e "$done" ] && kill -0 "$wpid" 2>/dev/null; do
+        sleep 0.1
+    done
+    t1=$(date +%s.%N)
+    kill -INT "$wpid" 2>/dev/null || true
+    wait "$wpid" || true
+    line=$(grep '^FILL ' "$out") || { say "fill failed:"; cat "$out" >&2; exit 1; }
+    read -r fill_ok fill_refused fill_other fill_secs < <(
+        awk -v t0="$t0" -v t1="$t1" '{
+            for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+            printf "%d %d %d %.1f\n", v["ok"], v["refused"], v["other"], t1 - t0 }' <<<"$line")
+    if [ "$fill_ok" = 0 ]; then
+        say "no submit through $1 recorded a task: $line"; exit 1
+    fi
 }
 
 # what a caller of run reads from $results:

@@ -149,32 +149,6 @@ export BENCH_KEY=$key MIX_SEED=$mix_seed
 results="$dir/results"
 : > "$results"
 
-# fill URL N IDFILE: N submits (0: until refused) through the gateway;
-# sets fill_ok fill_refused fill_other fill_secs
-fill() {
-    local out="$dir/fill.out" done="$dir/fill.done" t0 t1 line wpid
-    rm -f "$done"
-    t0=$(date +%s.%N)
-    FILL_N=$2 FILL_IDS=$3 FILL_DONE=$done \
-        wrk -t1 "-c$conns" -d900s -s "$bench/fill.lua" "$1" > "$out" 2>&1 &
-    wpid=$!
-    pids+=("$wpid")
-    while [ ! -e "$done" ] && kill -0 "$wpid" 2>/dev/null; do
-        sleep 0.1
-    done
-    t1=$(date +%s.%N)
-    kill -INT "$wpid" 2>/dev/null || true
-    wait "$wpid" || true
-    line=$(grep '^FILL ' "$out") || { say "fill failed:"; cat "$out" >&2; exit 1; }
-    read -r fill_ok fill_refused fill_other fill_secs < <(
-        awk -v t0="$t0" -v t1="$t1" '{
-            for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-            printf "%d %d %d %.1f\n", v["ok"], v["refused"], v["other"], t1 - t0 }' <<<"$line")
-    if [ "$fill_ok" = 0 ]; then
-        say "no submit through $1 recorded a task: $line"; exit 1
-    fi
-}
-
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 say "ngx_mj bench: wrk -t1 -c$conns, $dur runs (+$warm warm-up), $(nproc) cores; temp $dir"
 say "1. bare and gateway, $rounds alternating rounds: polls, submits, the mix"
@@ -379,10 +353,5 @@ rows=(
     echo
 } | tee "$dir/table.txt"
 
-# the capacity fill logs "is full" by design; anything else is worth a look
-if grep -v 'is full and nothing can be evicted' "$dir/logs/front-error.log" \
-        "$dir/logs/upstream-error.log" 2>/dev/null | grep -q .; then
-    say "error logs, beyond the expected \"is full\" lines (last 5):"
-    grep -hv 'is full and nothing can be evicted' "$dir/logs/front-error.log" \
-        "$dir/logs/upstream-error.log" | tail -5 >&2
-fi
+# the capacity fill logs "is full" by design
+show_errors "$dir/logs/front-error.log" "$dir/logs/upstream-error.log"
