@@ -89,66 +89,15 @@ $(front_conf "$up_port")
 CONF
 }
 
-# the client: N requests on one keepalive connection, each answered 200;
-# "mix": each 21st a submit to /mj-relax/ (its task answers SUCCESS), the
-# others polls of the task the last submit made
-cat > "$dir/client.py" <<'PY'
-import http.client, re, sys
-port, method, path, n, key = (int(sys.argv[1]), sys.argv[2], sys.argv[3],
-                              int(sys.argv[4]), sys.argv[5])
-body = b'{"prompt":"a lighthouse at dusk, oil on canvas --ar 3:2"}'
-c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-
-
-# the headers wrk sends: Host, the key, and a body's; no Accept-Encoding
-def send(method, path, body):
-    c.putrequest(method, path, skip_accept_encoding=True)
-    c.putheader("Authorization", "Bearer " + key)
-    if body is not None:
-        c.putheader("Content-Type", "application/json")
-        c.putheader("Content-Length", str(len(body)))
-    c.endheaders(body)
-
-
-last = b""
-task = None
-for i in range(n):
-    if method == "MIX":
-        if i % 21 == 0 or task is None:
-            send("POST", "/mj-relax/mj/submit/imagine", body)
-        else:
-            send("GET", "/mj-relax/mj/task/%s/fetch" % task, None)
-    else:
-        send(method, path, body if method == "POST" else None)
-    r = c.getresponse()
-    last = r.read()
-    if r.status != 200:
-        sys.exit("%s %s: %d %s" % (method, path, r.status, last[:200]))
-    m = re.match(rb'{"code":1,.*"result":"([A-Za-z0-9_-]+)"', last)
-    if m:
-        task = m.group(1).decode()
-sys.stdout.write(last.decode())
-PY
-
-client() { python3 "$dir/client.py" "$@" "$key"; }
+# the client: N requests on one keepalive connection (bench/client.py)
+client() { python3 "$bench/client.py" "$@" "$key"; }
 
 # start_front NAME USERS: the front under callgrind
 start_front() {
     front_config "$2" > "$dir/conf/front-$1.conf"
-    valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out.$1" \
-        --dump-instr=no \
-        "$nginx" -p "$dir/" -c "$dir/conf/front-$1.conf" -g 'daemon off;' \
-        > "$dir/logs/front-$1.out" 2>&1 &
-    front=$!
-    pids+=("$front")
-    local i
-    for i in $(seq 600); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$gw_port") 2>/dev/null && return 0
-        kill -0 "$front" 2>/dev/null || break
-        sleep 0.1
-    done
-    say "the front did not start:"; cat "$dir/logs/front-$1.out" >&2
-    exit 1
+    start_nginx "front-$1" "$dir/conf/front-$1.conf" "$gw_port" \
+        valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out.$1" --dump-instr=no
+    front=$started
 }
 
 results="$dir/results"

@@ -27,38 +27,20 @@
 #   NGINX=/usr/sbin/nginx
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-bench="$root/bench"
-nginx=${NGINX:-/usr/sbin/nginx}
-after="$root/build/ngx_http_mj_module.so"
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+after=$module
 parts=${BENCH_PARTS:-"submit snapshot"}
 rev=${BENCH_BEFORE_REV:-6028bea}
 dur=${BENCH_DURATION:-5s}
 rounds=${BENCH_ROUNDS:-5}
 probe=${BENCH_PROBE:-30s}
 zone=${BENCH_ZONE:-64m}
-key="mj-bench-user-key-0123456789"
+conns=32
 
-say() { printf '%s\n' "$*" >&2; }
-
-for t in wrk curl python3 git; do
-    command -v "$t" >/dev/null || { say "$t is missing"; exit 1; }
-done
-[ -f "$after" ] || make -C "$root" >/dev/null
-
-dir=$(mktemp -d /tmp/ngx_mj-journal.XXXXXX)
-chmod 755 "$dir"
-mkdir -p "$dir/conf" "$dir/logs" "$dir/tmp"
-pids=()
-
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $dir"; else rm -rf "$dir"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_require wrk curl python3 git
+bench_setup journal
 
 # --- the "before" module: the revision's tree, built on its own --------------
 
@@ -73,132 +55,43 @@ if [ -z "$before" ]; then
     before="$dir/before/build/ngx_http_mj_module.so"
 fi
 
-read -r up_port gw_port < <(python3 - <<'PY'
-import socket
-s = [socket.socket() for _ in range(2)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(" ".join(str(x.getsockname()[1]) for x in s))
-PY
-)
+read -r up_port gw_port < <(free_ports 2)
 
-printf 'bench %s main\n' "$(printf %s "$key" | sha256sum | cut -d' ' -f1)" \
-    > "$dir/conf/users"
-(umask 077; printf 'main sk-bench-upstream-secret upstream=backend\n' \
-    > "$dir/conf/keys")
+write_upstream_conf "$up_port" 1
+write_users 1
 
-temps() { # PREFIX
-    local t
-    for t in client_body proxy fastcgi uwsgi scgi; do
-        printf '    %s_temp_path %s/tmp/%s-%s;\n' "$t" "$dir" "$1" "$t"
-    done
-}
-
-cat > "$dir/conf/upstream.conf" <<CONF
-worker_processes 1;
-error_log $dir/logs/upstream-error.log warn;
-pid $dir/logs/upstream.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-    default_type application/json;
-$(temps up)
-    server {
-        listen 127.0.0.1:$up_port reuseport backlog=4096;
-        location = /mj/submit/imagine {
-            return 200 '{"code":1,"description":"Submitted","result":"\$request_id"}';
-        }
-        location / {
-            return 200 '{"id":"1","status":"IN_PROGRESS","progress":"42%"}';
-        }
-    }
-}
-CONF
-
-# front MODULE ZONE_ARGS: the front's config, one worker
+# front MODULE ZONE_ARGS: $dir/conf/front.conf, one worker ($front_main
+# first: "master_process off;" under valgrind)
 front_main=""
-front_conf() {
+front() {
     cat > "$dir/conf/front.conf" <<CONF
-load_module $1;
 $front_main
-worker_processes 1;
-error_log $dir/logs/front-error.log notice;
-pid $dir/logs/front.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-$(temps front)
-    mj_users $dir/conf/users;
-    mj_upstream_keys $dir/conf/keys;
+$(front_conf "$up_port" front "$1")
     mj_zone zone=mj:$2;
-    upstream backend {
-        server 127.0.0.1:$up_port;
-        keepalive 64;
-    }
     server {
         listen 127.0.0.1:$gw_port backlog=4096;
         location / {
             mj_gateway zone=mj;
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
+            $proxy
         }
     }
 }
 CONF
 }
 
-wait_port() {
-    local i
-    for i in $(seq 200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
+# front_start [WRAPPER...]: the front, $front_pid
 front_pid=""
-front_start() { # VALGRIND...
-    "$@" "$nginx" -p "$dir/" -c "$dir/conf/front.conf" -g 'daemon off;' \
-        > "$dir/logs/front.out" 2>&1 &
-    front_pid=$!
-    pids+=("$front_pid")
-    wait_port "$gw_port" || { cat "$dir/logs/front.out" "$dir/logs/front-error.log" >&2; exit 1; }
+front_start() {
+    start_nginx front "$dir/conf/front.conf" "$gw_port" "$@"
+    front_pid=$started
 }
 
-front_stop() {
-    kill -QUIT "$front_pid" 2>/dev/null || true
-    wait "$front_pid" 2>/dev/null || true
-}
+start_nginx upstream "$dir/conf/upstream.conf" "$up_port"
 
-front_worker() {
-    local w
-    for w in $(pgrep -P "$front_pid"); do
-        grep -q 'worker process' "/proc/$w/cmdline" 2>/dev/null && { echo "$w"; return; }
-    done
-    pgrep -P "$front_pid" | head -1
-}
-
-"$nginx" -p "$dir/" -c "$dir/conf/upstream.conf" -g 'daemon off;' \
-    > "$dir/logs/upstream.out" 2>&1 &
-pids+=($!)
-wait_port "$up_port" || { say "the upstream did not start"; exit 1; }
-
-clk_tck=$(getconf CLK_TCK)
 gw="http://127.0.0.1:$gw_port"
 auth="Authorization: Bearer $key"
 results="$dir/results"
 : > "$results"
-
-cat > "$dir/submit.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"prompt":"a lighthouse at dusk, oil on canvas --ar 3:2"}'
-LUA
-
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0;
-    else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f", (a[NR/2] + a[NR/2 + 1]) / 2 }'; }
 
 # --- 1. the submit's cost -------------------------------------------------------
 
@@ -208,16 +101,16 @@ median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0;
 submit_run() {
     local label=$1 w ua sa ub sb wa wb out
     rm -rf "$dir/state"; mkdir -p "$dir/state"
-    front_conf "$2" "128m users=16 $3"
+    front "$2" "128m users=16 $3"
     front_start
-    w=$(front_worker)
-    wrk -t1 -c32 -d1s -H "$auth" -s "$dir/submit.lua" "$gw/mj/submit/imagine" > /dev/null
+    w=$(front_worker "$front_pid")
+    wrk -t1 -c32 -d1s -H "$auth" -s "$bench/submit.lua" "$gw/mj/submit/imagine" > /dev/null
     read -r ua sa < <(awk '{ print $14, $15 }' "/proc/$w/stat")
     wa=$(awk '/^syscw/ { print $2 }' "/proc/$w/io")
-    out=$(wrk -t1 -c32 "-d$dur" -H "$auth" -s "$dir/submit.lua" "$gw/mj/submit/imagine")
+    out=$(wrk -t1 -c32 "-d$dur" -H "$auth" -s "$bench/submit.lua" "$gw/mj/submit/imagine")
     read -r ub sb < <(awk '{ print $14, $15 }' "/proc/$w/stat")
     wb=$(awk '/^syscw/ { print $2 }' "/proc/$w/io")
-    front_stop
+    stop_nginx "$front_pid"
     awk -v l="$label" -v u="$((ub - ua))" -v s="$((sb - sa))" -v w="$((wb - wa))" '
         / requests in / { n = $1 }
         /^Requests\/sec:/ { rps = $2 }
@@ -234,7 +127,7 @@ variants=(
     "after-fsync-100ms|$after|state=$dir/state/mj.state snapshot=1h journal_fsync=100ms"
 )
 # BENCH_VARIANTS="1 2": only those (by index), e.g. the journal on and off
-sel=(${BENCH_VARIANTS:-0 1 2 3})
+read -r -a sel <<<"${BENCH_VARIANTS:-0 1 2 3}"
 
 # callgrind_run LABEL MODULE ZONE_ARGS N: valgrind's count of the
 # instructions of the event loop (user space) for N submits, one process
@@ -242,32 +135,11 @@ callgrind_run() {
     local f=$dir/callgrind-$1-$4
     rm -rf "$dir/state"; mkdir -p "$dir/state"
     front_main="master_process off;"
-    front_conf "$2" "128m users=16 $3"
+    front "$2" "128m users=16 $3"
     front_main=""
     front_start valgrind --tool=callgrind "--callgrind-out-file=$f"
-    python3 - "$gw_port" "$key" "$4" <<'PY'
-import socket, sys
-port, key, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-body = b'{"prompt":"a lighthouse at dusk"}'
-req = (b"POST /mj/submit/imagine HTTP/1.1\r\nHost: bench\r\n"
-       b"Authorization: Bearer " + key.encode() + b"\r\n"
-       b"Content-Type: application/json\r\n"
-       b"Content-Length: %d\r\n\r\n" % len(body)) + body
-s = socket.create_connection(("127.0.0.1", port))
-f = s.makefile("rb")
-for _ in range(n):
-    s.sendall(req)                      # one segment: the same path each time
-    assert b" 200 " in f.readline()
-    length = 0
-    while True:
-        h = f.readline()
-        if h in (b"\r\n", b""):
-            break
-        if h.lower().startswith(b"content-length:"):
-            length = int(h.split(b":")[1])
-    f.read(length)
-PY
-    front_stop
+    python3 "$bench/client.py" "$gw_port" POST /mj/submit/imagine "$4" "$key" > /dev/null
+    stop_nginx "$front_pid"
     printf 'callgrind %s %s %s\n' "$1" "$4" \
         "$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null \
            | awk '/ngx_process_events_and_timers/ { gsub(",", "", $1); print $1; exit }')" \
@@ -275,12 +147,13 @@ PY
     say "  $(tail -1 "$results")"
 }
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 if [[ " $parts " == *" submit "* ]]; then
     say "1. submit cost: $rounds rounds of ${dur}, alternating"
     for r in $(seq "$rounds"); do
         order=("${sel[@]}")
         if [ $((r % 2)) = 0 ]; then
-            order=($(printf '%s\n' "${sel[@]}" | tac))
+            mapfile -t order < <(printf '%s\n' "${sel[@]}" | tac)
         fi
         for i in "${order[@]}"; do
             IFS='|' read -r label mod args <<<"${variants[$i]}"
@@ -299,32 +172,17 @@ fi
 
 # --- 2. requests served while snapshots are written ----------------------------
 
-# fill_zone: submits until the zone refuses them; the ids in $dir/ids
-fill_zone() {
-    local done="$dir/fill.done" wpid
-    rm -f "$done" "$dir/ids"
-    BENCH_KEY=$key FILL_N=0 FILL_IDS="$dir/ids" FILL_DONE=$done \
-        wrk -t1 -c32 -d900s -s "$bench/fill.lua" "$gw/" > "$dir/fill.out" 2>&1 &
-    wpid=$!
-    pids+=("$wpid")
-    while [ ! -e "$done" ] && kill -0 "$wpid" 2>/dev/null; do sleep 0.2; done
-    kill -INT "$wpid" 2>/dev/null || true
-    wait "$wpid" || true
-}
-
-to_ms() { # 580.12us | 1.23ms | 2.00s -> milliseconds
-    awk -v v="$1" 'BEGIN { n = v + 0
-        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /s$/) n *= 1000
-        printf "%.2f", n }'
-}
+# ms 580.12us | 1.23ms | 2.00s: milliseconds
+ms() { awk -v u="$(to_us "$1")" 'BEGIN { printf "%.2f", u / 1000 }'; }
 
 # snapshot_run LABEL MODULE SNAPSHOT
 snapshot_run() {
     local label=$1 id out snaps ino last tasks size
     rm -rf "$dir/state"; mkdir -p "$dir/state"
-    front_conf "$2" "$zone state=$dir/state/mj.state snapshot=$3"
+    front "$2" "$zone state=$dir/state/mj.state snapshot=$3"
     front_start
-    fill_zone
+    rm -f "$dir/ids"
+    fill "$gw/" 0 "$dir/ids"
     tasks=$(grep -c . "$dir/ids" || true)
     id=$(head -1 "$dir/ids")
     # count the snapshots the probe sees: the state file's inode changes
@@ -344,12 +202,12 @@ snapshot_run() {
     snaps=$(( $(cat "$dir/snaps") - snaps ))
     kill "$spid" 2>/dev/null || true
     size=$(stat -c %s "$dir/state/mj.state" 2>/dev/null || echo 0)
-    front_stop
+    stop_nginx "$front_pid"
     printf 'snapshot %s %s %s %s %s %s %s %s\n' "$label" "$tasks" "$size" "$snaps" \
         "$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")" \
-        "$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")" \
-        "$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")" \
-        "$(to_ms "$(awk '$1 == "Latency" { print $4; exit }' <<<"$out")")" >> "$results"
+        "$(ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")" \
+        "$(ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")" \
+        "$(ms "$(awk '$1 == "Latency" { print $4; exit }' <<<"$out")")" >> "$results"
     say "  $(tail -1 "$results")"
 }
 
@@ -369,9 +227,9 @@ fi
 
 {
     echo
-    echo "ngx_mj journal bench  $(date -u '+%Y-%m-%d %H:%M UTC')  $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+    echo "ngx_mj journal bench  $(date -u '+%Y-%m-%d %H:%M UTC')  $(machine)"
     echo "before: $rev ($before); after: $after"
-    echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "load average at start: $load0; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     if [[ " $parts " == *" submit "* ]]; then
         echo
         echo "1. POST /mj/submit/imagine, each a new task; wrk -t1 -c32 -d$dur, $rounds rounds,"
@@ -379,7 +237,7 @@ fi
         printf '   %-20s %8s %9s %8s %8s %8s %9s %7s\n' variant "req/s" "cpu us" user sys \
             "x base" "writes" errors
         base=before
-        grep -q '^submit before ' "$results" || base=after-journal-off
+        grep -q '^submit before ' "$results" || base="after-journal-off"
         cpu() { awk -v v="$1" -v hz="$clk_tck" -v f="$2" '$1 == "submit" && $2 == v {
                     n += $4; u += $5; s += $6; w += $7 }
                 END { if (n == 0) { print 0; exit }
@@ -418,3 +276,6 @@ fi
     fi
     echo
 } | tee "$dir/table.txt"
+
+# the fills log "is full" by design
+show_errors "$dir/logs/front-error.log" "$dir/logs/upstream-error.log"

@@ -1,7 +1,8 @@
-# ngx_mj bench: what bench/run.sh and bench/bodies.sh share.  Sourced, not
-# run.  Sets $root, $bench, $nginx, $module, $key; bench_setup makes the
-# temp folder $dir and stops, at exit, every process in $pids.
-# shellcheck shell=bash disable=SC2034,SC2016
+# ngx_mj bench: what the bench scripts (run.sh, bodies.sh, callgrind.sh,
+# journal.sh, redis.sh) share.  Sourced, not run.  Sets $root, $bench,
+# $nginx, $module, $key; bench_setup makes the temp folder $dir and stops,
+# at exit, every process in $pids.
+# shellcheck shell=bash disable=SC2034,SC2016,SC2154
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bench="$root/bench"
@@ -155,13 +156,14 @@ PY
         > "$dir/conf/upstream-keys")
 }
 
-# front_conf UPSTREAM_PORT: a front nginx's config up to the servers (one
-# worker, the module, the users, the upstream); the caller adds the zones
+# front_conf UPSTREAM_PORT [NAME [MODULE]]: a front nginx's config up to the
+# servers (one worker, the module, the users, the upstream; its logs and
+# temp folders named NAME, "front" by default); the caller adds the zones
 # and servers, and closes http{}
 front_conf() {
     cat <<CONF
-load_module $module;
-$(conf_head front 1)
+load_module ${3:-$module};
+$(conf_head "${2:-front}" 1)
     mj_users $dir/conf/users;
     mj_upstream_keys $dir/conf/upstream-keys;
 
@@ -180,22 +182,26 @@ proxy='proxy_pass http://backend;
 
 # --- nginx processes ------------------------------------------------------------------
 
-# start_nginx NAME CONF PORT: runs nginx in the foreground (in $pids) until
-# PORT answers; sets $started to its pid
+# start_nginx NAME CONF PORT [WRAPPER...]: runs nginx in the foreground (in
+# $pids), under WRAPPER when given (valgrind ...), until PORT answers; sets
+# $started to its pid
 start_nginx() {
-    "$nginx" -p "$dir/" -c "$2" -g 'daemon off;' \
-        > "$dir/logs/$1.out" 2>&1 &
+    local name=$1 conf=$2 port=$3
+    shift 3
+    "$@" "$nginx" -p "$dir/" -c "$conf" -g 'daemon off;' \
+        > "$dir/logs/$name.out" 2>&1 &
     started=$!
     pids+=("$started")
     local i
-    for i in $(seq 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$3") 2>/dev/null; then
+    # a minute at most: valgrind starts slowly
+    for i in $(seq 1200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             return 0
         fi
         kill -0 "$started" 2>/dev/null || break
         sleep 0.05
     done
-    say "$1 nginx did not start:"; cat "$dir/logs/$1.out" "$dir"/logs/*error.log >&2
+    say "$name nginx did not start:"; cat "$dir/logs/$name.out" "$dir"/logs/*error.log >&2
     exit 1
 }
 
@@ -210,11 +216,24 @@ stop_nginx() {
     pids=("${keep[@]}")
 }
 
-# front_worker MASTER: the pid of the master's (one) worker
+# show_errors LOG...: the last lines of the error logs beyond the "is full"
+# a zone filled to capacity logs by design, if there are any
+show_errors() {
+    if grep -hv 'is full and nothing can be evicted' "$@" 2>/dev/null | grep -q .; then
+        say "error logs, beyond the expected \"is full\" lines (last 5):"
+        grep -hv 'is full and nothing can be evicted' "$@" | tail -5 >&2
+    fi
+}
+
+# front_worker MASTER: the pid of the master's (one) worker, not its cache
+# manager (a zone with state= has one)
 front_worker() {
     local w
     for _ in $(seq 50); do
-        w=$(pgrep -P "$1" | head -1) && { echo "$w"; return 0; }
+        for w in $(pgrep -P "$1"); do
+            grep -qa 'worker process' "/proc/$w/cmdline" 2>/dev/null \
+                && { echo "$w"; return 0; }
+        done
         sleep 0.1
     done
     say "no worker of nginx $1 found"; exit 1
@@ -268,4 +287,84 @@ machine() {
     printf '%s cores, %s; nginx %s\n' "$(nproc)" \
         "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" \
         "$("$nginx" -v 2>&1 | sed 's/.*nginx\///')"
+}
+
+# --- wrk runs --------------------------------------------------------------------------
+
+# run GROUP LABEL ROUND URL [SCRIPT]: one measured wrk run (wrk -t1
+# -c$conns -d$dur, after a -d$warm warm-up, the header $auth) and the CPU
+# of the front worker $worker meanwhile; one line in the file $results:
+#   group label round req/s avg p50 p99 errors cpu-us/req requests
+# "$run_hook start" and "$run_hook end", when run_hook is set, run right
+# around the measured part
+run() {
+    local group=$1 label=$2 round=$3 url=$4 script=${5:-} out args
+    args=(-t1 "-c$conns" --latency -H "$auth")
+    [ -n "$script" ] && args+=(-s "$script")
+    wrk "${args[@]}" "-d$warm" "$url" > /dev/null
+    local c0 c1 cpu
+    [ -z "${run_hook:-}" ] || "$run_hook" start
+    c0=$(cpu_us "$worker")
+    out=$(wrk "${args[@]}" "-d$dur" "$url")
+    c1=$(cpu_us "$worker")
+    [ -z "${run_hook:-}" ] || "$run_hook" end
+    local rps avg p50 p99 bad err n
+    rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
+    avg=$(to_us "$(awk '$1 == "Latency" { print $2; exit }' <<<"$out")")
+    p50=$(to_us "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
+    p99=$(to_us "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
+    bad=$(awk '/Non-2xx/ { print $NF }' <<<"$out"); bad=${bad:-0}
+    err=$(awk '/Socket errors/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' <<<"$out")
+    err=${err:-0}
+    n=$(awk '/ requests in / { print $1 }' <<<"$out"); n=${n:-0}
+    # microseconds of front-worker CPU per request: steadier than req/s
+    # when other processes share the cores
+    cpu=$(ratio "$((c1 - c0))" "$n" 1)
+    printf '%s %s %s %s %s %s %s %s %s %s\n' "$group" "$label" "$round" "$rps" "$avg" \
+        "$p50" "$p99" "$((bad + err))" "$cpu" "$n" >> "$results"
+    say "  $(printf '%-12s %-15s %7s req/s  p50 %5s us  p99 %5s us  worker %5s us/req  errors %s' \
+        "$group" "$label" "$rps" "$p50" "$p99" "$cpu" "$((bad + err))")"
+}
+
+# fill URL N IDFILE: N submits (0: until refused) through the gateway
+# (bench/fill.lua, -c$conns), the ids recorded appended to IDFILE ("": not
+# kept); sets fill_ok fill_refused fill_other fill_secs
+fill() {
+    local out="$dir/fill.out" done="$dir/fill.done" t0 t1 line wpid
+    rm -f "$done"
+    t0=$(date +%s.%N)
+    BENCH_KEY=$key FILL_N=$2 FILL_IDS=$3 FILL_DONE=$done \
+        wrk -t1 "-c$conns" -d900s -s "$bench/fill.lua" "$1" > "$out" 2>&1 &
+    wpid=$!
+    pids+=("$wpid")
+    while [ ! -e "$done" ] && kill -0 "$wpid" 2>/dev/null; do
+        sleep 0.1
+    done
+    t1=$(date +%s.%N)
+    kill -INT "$wpid" 2>/dev/null || true
+    wait "$wpid" || true
+    line=$(grep '^FILL ' "$out") || { say "fill failed:"; cat "$out" >&2; exit 1; }
+    read -r fill_ok fill_refused fill_other fill_secs < <(
+        awk -v t0="$t0" -v t1="$t1" '{
+            for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+            printf "%d %d %d %.1f\n", v["ok"], v["refused"], v["other"], t1 - t0 }' <<<"$line")
+    if [ "$fill_ok" = 0 ]; then
+        say "no submit through $1 recorded a task: $line"; exit 1
+    fi
+}
+
+# what a caller of run reads from $results:
+# col GROUP LABEL FIELD [DECIMALS]: the median over the rounds
+#   fields: 4 req/s, 5 avg, 6 p50, 7 p99, 8 errors, 9 cpu, 10 requests
+col() { awk -v g="$1" -v l="$2" -v f="$3" '$1 == g && $2 == l { print $f }' "$results" \
+        | median "${4:-0}"; }
+# sum GROUP LABEL FIELD: the sum over the rounds
+sum() { awk -v g="$1" -v l="$2" -v f="$3" '$1 == g && $2 == l { s += $f } END { print s + 0 }' \
+        "$results"; }
+# per_round GROUP LABEL BASE-LABEL FIELD: LABEL / BASE-LABEL in each round,
+# one a line
+per_round() {
+    awk -v g="$1" -v l="$2" -v b="$3" -v f="$4" '
+        $1 == g && $2 == l { a[$3] = $f } $1 == g && $2 == b { d[$3] = $f }
+        END { for (r = 1; r in a; r++) if (d[r] > 0) printf "%.4f\n", a[r] / d[r] }' "$results"
 }

@@ -2,7 +2,7 @@
 # ngx_mj bench of the store shared through Redis (make bench-redis): the
 # gateway with "mj_zone ... redis=" against bare proxy_pass, in one run.
 #
-# Starts, on 127.0.0.1 only and in a mktemp folder: a redis-server (no
+# Starts, on 127.0.0.1 only and in a mktemp folder (bench/lib.sh): a redis-server (no
 # persistence), the fixed-answer upstream of bench/run.sh, and two front
 # nginx nodes of one worker each sharing that Redis:
 #   node A  the gateway (zone "mj", redis=): it makes the task polled;
@@ -22,28 +22,24 @@
 # NGINX=/usr/sbin/nginx REDIS_SERVER=/usr/bin/redis-server
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-bench="$root/bench"
-nginx=${NGINX:-/usr/sbin/nginx}
-module="$root/build/ngx_http_mj_module.so"
-redis_server=${REDIS_SERVER:-/usr/bin/redis-server}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
+redis_server=${REDIS_SERVER:-/usr/bin/redis-server}
 dur=${BENCH_DURATION:-5s}
 warm=${BENCH_WARMUP:-1s}
 rounds=${BENCH_ROUNDS:-3}
 conns=${BENCH_CONNECTIONS:-32}
-up_workers=1
-key="mj-bench-user-key-0123456789"
-numeric_id="1712345678901234"
+# the submits measured make a task each: zones with room for all of them
+zone=${BENCH_ZONE:-256m}
 
-. "$bench/lib-redis.sh"
-
+bench_require wrk curl python3
 for t in "$redis_server" redis-cli; do
     command -v "$t" >/dev/null \
         || { say "$t is missing: apt-get install redis-server redis-tools"; exit 1; }
 done
 
-bench_setup
+bench_setup redis
 read -r up_port redis_port a_port bare_port local_port gw_port lim_port \
     cl_port st_port < <(free_ports 9)
 
@@ -51,54 +47,27 @@ rcli() { redis-cli -p "$redis_port" "$@"; }
 
 "$redis_server" --port "$redis_port" --bind 127.0.0.1 --dir "$dir/tmp" \
     --save "" --appendonly no --daemonize no > "$dir/logs/redis.log" 2>&1 &
-pids+=($!)
+pids+=("$!")
 for _ in $(seq 100); do
     [ "$(rcli ping 2>/dev/null)" = PONG ] && break
     sleep 0.05
 done
 
-write_upstream_conf
-write_users
+write_upstream_conf "$up_port" 1
+# 10,000 users, as bench/run.sh
+write_users 10000
 
-proxy='proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";'
-
-# front NAME ZONES SERVERS: a front node's config
+# front NAME ZONES SERVERS: a front node's config, $dir/conf/NAME.conf
 front() {
     cat > "$dir/conf/$1.conf" <<CONF
-load_module $module;
-worker_processes 1;
-error_log $dir/logs/$1-error.log warn;
-pid $dir/logs/$1.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-    client_body_temp_path $dir/tmp/$1-body;
-    proxy_temp_path $dir/tmp/$1-proxy;
-    fastcgi_temp_path $dir/tmp/$1-fastcgi;
-    uwsgi_temp_path $dir/tmp/$1-uwsgi;
-    scgi_temp_path $dir/tmp/$1-scgi;
-
-    mj_users $dir/conf/users;
-    mj_upstream_keys $dir/conf/upstream-keys;
+$(front_conf "$up_port" "$1")
     $2
-
-    upstream backend {
-        server 127.0.0.1:$up_port;
-        keepalive 64;
-        keepalive_requests 10000000;
-    }
 $3
 }
 CONF
 }
 
 redis="redis=127.0.0.1:$redis_port redis_timeout=1s"
-
-# the submits measured make a task each: zones with room for all of them
-zone=${BENCH_ZONE:-256m}
 
 front nodeA "mj_zone zone=mj:16m state=off users=10000 $redis;" "
     server {
@@ -147,7 +116,7 @@ front nodeB "mj_zone zone=mj:$zone state=off users=10000 $redis;
 start_nginx upstream "$dir/conf/upstream.conf" "$up_port"
 start_nginx nodeA "$dir/conf/nodeA.conf" "$a_port"
 start_nginx nodeB "$dir/conf/nodeB.conf" "$bare_port"
-front_worker "${pids[-1]}"
+worker=$(front_worker "$started")
 
 # --- the task polled, and a sanity check ---------------------------------------
 
@@ -163,7 +132,7 @@ code() { curl -s -o /dev/null -w '%{http_code}' -H "$auth" "$1"; }
 
 task=$(submit_to "$a_port")
 local_task=$(submit_to "$local_port")
-[ -n "$task" ] && [ -n "$local_task" ] || { say "a submit failed"; exit 1; }
+if [ -z "$task" ] || [ -z "$local_task" ]; then say "a submit failed"; exit 1; fi
 for u in "$(url "$gw_port")/mj/task/$task/fetch" "$(url "$cl_port")/mj/task/$task/fetch" \
          "$(url "$local_port")/mj/task/$local_task/fetch" "$(url "$bare_port")/mj/task/$task/fetch"; do
     c=$(code "$u")
@@ -176,17 +145,27 @@ replies() {
         | python3 -c 'import json, sys; print(json.load(sys.stdin)["zones"][0]["redis"]["replies"])'
 }
 
-# rtrun LABEL GROUP ZONE URL [SCRIPT]: a run, and its round trips a request
+results="$dir/results"
+: > "$results" "$dir/trips"
+
+# rtrun GROUP LABEL ROUND ZONE URL [SCRIPT]: a run (bench/lib.sh), and the
+# Redis round trips a request it made, a line in $dir/trips
 rtrun() {
-    trips_zone=$3
-    run_hook=trips_hook run "$1" "$2" "$4" "${5:-}"
-    awk -v d="$((trips_end - trips_start))" -v n="$last_requests" -v l="$1" \
-        -v g="$2" 'BEGIN { if (n > 0) printf "%s %s %.3f\n", g, l, d / n }' \
+    trips_zone=$4
+    run_hook=trips_hook run "$1" "$2" "$3" "$5" "${6:-}"
+    awk -v d="$((trips_end - trips_start))" -v n="$(tail -1 "$results" | cut -d' ' -f10)" \
+        -v g="$1" -v l="$2" 'BEGIN { if (n > 0) printf "%s %s %.3f\n", g, l, d / n }' \
         >> "$dir/trips"
 }
-trips_hook() { eval "trips_$1=\$(replies \"\$trips_zone\")"; }
-: > "$dir/trips"
-trips() { awk -v g="$1" -v l="$2" '$1 == g && $2 == l { print $3 }' "$dir/trips" | tail -1; }
+trips_hook() {
+    if [ "$1" = start ]; then
+        trips_start=$(replies "$trips_zone")
+    else
+        trips_end=$(replies "$trips_zone")
+    fi
+}
+# trips GROUP LABEL: round trips a request, the median over the rounds
+trips() { awk -v g="$1" -v l="$2" '$1 == g && $2 == l { print $3 }' "$dir/trips" | median 3; }
 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 say "ngx_mj Redis bench: wrk -t1 -c$conns, $dur runs (+$warm warm-up), $(nproc) cores; temp $dir"
@@ -197,10 +176,10 @@ for r in $(seq "$rounds"); do
     [ $((r % 2)) = 0 ] && order="cluster redis local bare"
     for w in $order; do
         case $w in
-        bare)    run bare poll "$(url "$bare_port")/mj/task/$task/fetch" ;;
-        local)   run gateway poll "$(url "$local_port")/mj/task/$local_task/fetch" ;;
-        redis)   rtrun gateway-redis poll mj "$(url "$gw_port")/mj/task/$task/fetch" ;;
-        cluster) rtrun redis-cluster poll mjc "$(url "$cl_port")/mj/task/$task/fetch" ;;
+        bare)    run poll bare "$r" "$(url "$bare_port")/mj/task/$task/fetch" ;;
+        local)   run poll gateway "$r" "$(url "$local_port")/mj/task/$local_task/fetch" ;;
+        redis)   rtrun poll gateway-redis "$r" mj "$(url "$gw_port")/mj/task/$task/fetch" ;;
+        cluster) rtrun poll redis-cluster "$r" mjc "$(url "$cl_port")/mj/task/$task/fetch" ;;
         esac
     done
 done
@@ -211,11 +190,12 @@ for r in $(seq "$rounds"); do
     [ $((r % 2)) = 0 ] && order="limits redis local bare"
     for w in $order; do
         case $w in
-        bare)   run bare submit "$(url "$bare_port")/mj/submit/imagine" "$bench/submit.lua" ;;
-        local)  run gateway submit "$(url "$local_port")/mj/submit/imagine" "$bench/submit.lua" ;;
-        redis)  rtrun gateway-redis submit mj "$(url "$gw_port")/mj/submit/imagine" \
+        bare)   run submit bare "$r" "$(url "$bare_port")/mj/submit/imagine" "$bench/submit.lua" ;;
+        local)  run submit gateway "$r" "$(url "$local_port")/mj/submit/imagine" \
                     "$bench/submit.lua" ;;
-        limits) rtrun redis-limits submit mj "$(url "$lim_port")/mj/submit/imagine" \
+        redis)  rtrun submit gateway-redis "$r" mj "$(url "$gw_port")/mj/submit/imagine" \
+                    "$bench/submit.lua" ;;
+        limits) rtrun submit redis-limits "$r" mj "$(url "$lim_port")/mj/submit/imagine" \
                     "$bench/submit.lua" ;;
         esac
     done
@@ -240,9 +220,10 @@ cmdstats=$(rcli info commandstats | tr -d '\r' \
 
 {
     echo
-    echo "ngx_mj Redis bench  $(date -u '+%Y-%m-%d %H:%M UTC')  $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
-    echo "nginx $("$nginx" -v 2>&1 | sed 's/.*nginx\///'), redis $("$redis_server" --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p'); node B: 1 worker; fixed-answer upstream"
-    echo "wrk -t1 -c$conns -d$dur, medians of $rounds rounds; latency in microseconds"
+    echo "ngx_mj Redis bench  $(date -u '+%Y-%m-%d %H:%M UTC')  $(machine)"
+    echo "redis $("$redis_server" --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p'); node B: 1 worker; fixed-answer upstream"
+    echo "wrk -t1 -c$conns -d$dur, medians of $rounds rounds, the paths alternating;"
+    echo "x bare: the median of the rounds' gateway / bare; latency in microseconds"
     echo "load average at start: $load0; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     for g in poll submit; do
         echo
@@ -251,23 +232,30 @@ cmdstats=$(rcli info commandstats | tr -d '\r' \
         else
             echo "2. POST /mj/submit/imagine, a new task each"
         fi
-        printf '   %-15s %8s %7s %7s %7s %7s %8s %9s %7s\n' path "req/s" avg p50 p99 \
-            "x bare" "cpu/req" "trips/req" errors
-        b=$(col "$g" bare 3)
+        printf '   %-15s %8s %7s %8s %7s %7s %7s %9s %7s\n' path "req/s" "x bare" \
+            "cpu/req" "x bare" p50 p99 "trips/req" errors
         for l in bare gateway gateway-redis redis-cluster redis-limits; do
-            rps=$(col "$g" "$l" 3)
-            [ "$rps" = 0 ] && continue
-            t=$(trips "$g" "$l")
-            printf '   %-15s %8s %7s %7s %7s %7s %8s %9s %7s\n' "$l" "$rps" \
-                "$(col "$g" "$l" 4)" "$(col "$g" "$l" 5)" "$(col "$g" "$l" 6)" \
-                "$(ratio "$rps" "$b")" "$(colf "$g" "$l" 8)" "${t:-0}" "$(errs "$g" "$l")"
+            [ "$(col "$g" "$l" 4)" = 0 ] && continue
+            printf '   %-15s %8s %7s %8s %7s %7s %7s %9s %7s\n' "$l" "$(col "$g" "$l" 4)" \
+                "$(per_round "$g" "$l" bare 4 | median 3)" "$(col "$g" "$l" 9 1)" \
+                "$(per_round "$g" "$l" bare 9 | median 3)" "$(col "$g" "$l" 6)" \
+                "$(col "$g" "$l" 7)" "$(trips "$g" "$l")" "$(sum "$g" "$l" 8)"
+        done
+        echo "   per round, x bare, req/s | cpu/req:"
+        for l in gateway gateway-redis redis-cluster redis-limits; do
+            [ "$(col "$g" "$l" 4)" = 0 ] && continue
+            printf '   %-15s%s |%s\n' "$l" \
+                "$(per_round "$g" "$l" bare 4 | awk '{ printf " %.2f", $1 }')" \
+                "$(per_round "$g" "$l" bare 9 | awk '{ printf " %.2f", $1 }')"
         done
     done
     echo
     echo "   gateway: no redis=; gateway-redis: redis=, the poll rate per node;"
     echo "   redis-cluster: redis_poll_limit=cluster with mj_limit_poll;"
     echo "   redis-limits: mj_limit_submit and mj_quota, checked in Redis"
-    echo "   trips/req: Redis round trips a request (mj_status replies / requests)"
+    echo "   cpu/req: node B's worker, us of CPU a request; trips/req: Redis round"
+    echo "   trips a request (mj_status replies / requests); errors: non-2xx and"
+    echo "   socket errors, all rounds"
     echo
     echo "3. Redis: $tasks task records, $keys keys, used_memory $used bytes"
     echo "   MEMORY USAGE of a task record: $usage bytes (mean of up to 200)," \

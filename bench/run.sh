@@ -149,76 +149,6 @@ export BENCH_KEY=$key MIX_SEED=$mix_seed
 results="$dir/results"
 : > "$results"
 
-# run GROUP LABEL ROUND URL [SCRIPT]: one measured wrk run (after a warm-up),
-# one line in $results:
-#   group label round req/s avg p50 p99 errors cpu-us/req requests
-run() {
-    local group=$1 label=$2 round=$3 url=$4 script=${5:-} out args
-    args=(-t1 "-c$conns" --latency -H "$auth")
-    [ -n "$script" ] && args+=(-s "$script")
-    wrk "${args[@]}" "-d$warm" "$url" > /dev/null
-    local c0 c1 cpu
-    c0=$(cpu_us "$worker")
-    out=$(wrk "${args[@]}" "-d$dur" "$url")
-    c1=$(cpu_us "$worker")
-    local rps avg p50 p99 bad err n
-    rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
-    avg=$(to_us "$(awk '$1 == "Latency" { print $2; exit }' <<<"$out")")
-    p50=$(to_us "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
-    p99=$(to_us "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
-    bad=$(awk '/Non-2xx/ { print $NF }' <<<"$out"); bad=${bad:-0}
-    err=$(awk '/Socket errors/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' <<<"$out")
-    err=${err:-0}
-    n=$(awk '/ requests in / { print $1 }' <<<"$out"); n=${n:-0}
-    # microseconds of front-worker CPU per request: steadier than req/s
-    # when other processes share the cores
-    cpu=$(ratio "$((c1 - c0))" "$n" 1)
-    printf '%s %s %s %s %s %s %s %s %s %s\n' "$group" "$label" "$round" "$rps" "$avg" \
-        "$p50" "$p99" "$((bad + err))" "$cpu" "$n" >> "$results"
-    say "  $(printf '%-12s %-15s %7s req/s  p50 %5s us  p99 %5s us  worker %5s us/req  errors %s' \
-        "$group" "$label" "$rps" "$p50" "$p99" "$cpu" "$((bad + err))")"
-}
-
-# fill URL N IDFILE: N submits (0: until refused) through the gateway;
-# sets fill_ok fill_refused fill_other fill_secs
-fill() {
-    local out="$dir/fill.out" done="$dir/fill.done" t0 t1 line wpid
-    rm -f "$done"
-    t0=$(date +%s.%N)
-    FILL_N=$2 FILL_IDS=$3 FILL_DONE=$done \
-        wrk -t1 "-c$conns" -d900s -s "$bench/fill.lua" "$1" > "$out" 2>&1 &
-    wpid=$!
-    pids+=("$wpid")
-    while [ ! -e "$done" ] && kill -0 "$wpid" 2>/dev/null; do
-        sleep 0.1
-    done
-    t1=$(date +%s.%N)
-    kill -INT "$wpid" 2>/dev/null || true
-    wait "$wpid" || true
-    line=$(grep '^FILL ' "$out") || { say "fill failed:"; cat "$out" >&2; exit 1; }
-    read -r fill_ok fill_refused fill_other fill_secs < <(
-        awk -v t0="$t0" -v t1="$t1" '{
-            for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-            printf "%d %d %d %.1f\n", v["ok"], v["refused"], v["other"], t1 - t0 }' <<<"$line")
-    if [ "$fill_ok" = 0 ]; then
-        say "no submit through $1 recorded a task: $line"; exit 1
-    fi
-}
-
-# col GROUP LABEL FIELD [DECIMALS]: the median over the rounds
-#   fields: 4 req/s, 5 avg, 6 p50, 7 p99, 8 errors, 9 cpu, 10 requests
-col() { awk -v g="$1" -v l="$2" -v f="$3" '$1 == g && $2 == l { print $f }' "$results" \
-        | median "${4:-0}"; }
-sum() { awk -v g="$1" -v l="$2" -v f="$3" '$1 == g && $2 == l { s += $f } END { print s + 0 }' \
-        "$results"; }
-# per_round GROUP LABEL BASE-LABEL FIELD: LABEL / BASE-LABEL in each round,
-# one a line
-per_round() {
-    awk -v g="$1" -v l="$2" -v b="$3" -v f="$4" '
-        $1 == g && $2 == l { a[$3] = $f } $1 == g && $2 == b { d[$3] = $f }
-        END { for (r = 1; r in a; r++) if (d[r] > 0) printf "%.4f\n", a[r] / d[r] }' "$results"
-}
-
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 say "ngx_mj bench: wrk -t1 -c$conns, $dur runs (+$warm warm-up), $(nproc) cores; temp $dir"
 say "1. bare and gateway, $rounds alternating rounds: polls, submits, the mix"
@@ -423,10 +353,5 @@ rows=(
     echo
 } | tee "$dir/table.txt"
 
-# the capacity fill logs "is full" by design; anything else is worth a look
-if grep -v 'is full and nothing can be evicted' "$dir/logs/front-error.log" \
-        "$dir/logs/upstream-error.log" 2>/dev/null | grep -q .; then
-    say "error logs, beyond the expected \"is full\" lines (last 5):"
-    grep -hv 'is full and nothing can be evicted' "$dir/logs/front-error.log" \
-        "$dir/logs/upstream-error.log" | tail -5 >&2
-fi
+# the capacity fill logs "is full" by design
+show_errors "$dir/logs/front-error.log" "$dir/logs/upstream-error.log"
