@@ -108,6 +108,7 @@ struct ngx_http_mj_redis_s {
     unsigned                       exiting:1;
     unsigned                       outage:1;  /* logged, not over yet */
     unsigned                       noauth:1;
+    unsigned                       writing:1; /* in redisAsyncHandleWrite */
 };
 
 
@@ -773,7 +774,9 @@ ngx_http_mj_redis_write_handler(ngx_event_t *ev)
     rd = c->data;
 
     if (rd->conn == c && !rd->broken) {
+        rd->writing = 1;
         redisAsyncHandleWrite(rd->ac);
+        rd->writing = 0;
     }
 }
 
@@ -824,12 +827,31 @@ ngx_http_mj_redis_del_read(void *privdata)
 }
 
 
+/*
+ * A command queued on a connected socket goes out when this pass of the
+ * event loop is over (a posted write event), with every other command
+ * queued in the pass, in one write(): not after a trip through epoll for
+ * each (two epoll_ctl() calls and a wake-up a command).  The connect, and
+ * a write the socket's buffer left unfinished, wait for epoll.
+ */
 static void
 ngx_http_mj_redis_add_write(void *privdata)
 {
-    ngx_connection_t  *c = privdata;
+    ngx_connection_t     *c = privdata;
+    ngx_http_mj_redis_t  *rd;
 
-    ngx_http_mj_redis_event(c, c->write, NGX_WRITE_EVENT, 1);
+    rd = c->data;
+
+    if (rd->writing || rd->ac == NULL
+        || !(rd->ac->c.flags & REDIS_CONNECTED))
+    {
+        ngx_http_mj_redis_event(c, c->write, NGX_WRITE_EVENT, 1);
+        return;
+    }
+
+    if (!c->write->active && !c->write->posted) {
+        ngx_post_event(c->write, &ngx_posted_events);
+    }
 }
 
 
@@ -837,6 +859,10 @@ static void
 ngx_http_mj_redis_del_write(void *privdata)
 {
     ngx_connection_t  *c = privdata;
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
 
     ngx_http_mj_redis_event(c, c->write, NGX_WRITE_EVENT, 0);
 }
