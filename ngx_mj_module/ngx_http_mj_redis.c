@@ -6,7 +6,10 @@
  * call redisAsyncHandleRead() and redisAsyncHandleWrite(), and hiredis's
  * five event hooks add and delete those events.  The events are
  * level-triggered: hiredis reads at most 16 KB a call, and an
- * edge-triggered epoll would not wake it again for the rest.
+ * edge-triggered epoll would not wake it again for the rest.  A command
+ * on a connected socket is written from a posted event, at the end of
+ * the event loop's pass, with the others of that pass; epoll is asked
+ * to wait only for the connect and for a socket whose buffer is full.
  *
  * hiredis 0.14 has no time-outs of its own.  Every command sent is also
  * queued here, in the order replies come, with its deadline; one timer
