@@ -449,16 +449,9 @@ ngx_http_mj_unreadable(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 /* a submit's answer, whole: record the task it created, then send it */
 static ngx_int_t
 ngx_http_mj_submit_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
-    mj_answer_t *scan, u_char *p, size_t len)
+    mj_answer_t *scan, ngx_int_t rc, u_char *p, size_t len)
 {
-    long       code;
-    ngx_int_t  rc;
-
-    rc = mj_answer_scan(scan, p, len);
-
-    if (rc == -2) {
-        return NGX_ERROR;
-    }
+    long  code;
 
     code = scan->cur.code;
 
@@ -551,19 +544,12 @@ ngx_http_mj_list_tasks(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
 /* a list answer, whole: only the caller's tasks go on, statuses noted */
 static ngx_int_t
 ngx_http_mj_list_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
-    mj_answer_t *scan, u_char *p, size_t len)
+    mj_answer_t *scan, ngx_int_t rc, u_char *p, size_t len)
 {
     u_char                   *out, *q;
     size_t                    i, n;
-    ngx_int_t                 rc;
     mj_answer_obj_t          *o;
     ngx_http_mj_task_info_t  *info;
-
-    rc = mj_answer_scan(scan, p, len);
-
-    if (rc == -2) {
-        return NGX_ERROR;
-    }
 
     if (rc != 0) {
         return ngx_http_mj_unreadable(r, ctx, NGX_HTTP_MJ_NOT_CONTRACT);
@@ -614,16 +600,9 @@ ngx_http_mj_list_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
  */
 static ngx_int_t
 ngx_http_mj_fetch_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
-    mj_answer_t *scan, u_char *p, size_t len)
+    mj_answer_t *scan, ngx_int_t rc, u_char *p, size_t len)
 {
-    ngx_int_t   rc;
     ngx_uint_t  st;
-
-    rc = mj_answer_scan(scan, p, len);
-
-    if (rc == -2) {
-        return NGX_ERROR;
-    }
 
     st = (rc == 0 && scan->cur.status.data)
          ? ngx_http_mj_status_code(scan->cur.status.data,
@@ -647,6 +626,7 @@ static ngx_int_t
 ngx_http_mj_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     u_char *p, size_t len)
 {
+    ngx_int_t          rc;
     ngx_str_t          text;
     ngx_uint_t         flags;
     mj_answer_t        scan;
@@ -674,19 +654,27 @@ ngx_http_mj_answer(ngx_http_request_t *r, ngx_http_mj_ctx_t *ctx,
     scan.alloc = &af;
     scan.parser = ngx_http_mj_yajl_parser_funcs();
     scan.quick = 1;
+    scan.array = (flags & NGX_HTTP_MJ_EP_LIST) ? 1 : 0;
+
+    /* a fetch needs its status only */
+    scan.stop = (flags & (NGX_HTTP_MJ_EP_LIST|NGX_HTTP_MJ_EP_SUBMIT)) ? 0 : 1;
+
+    /* 0: read; -1: not the contract's shape; -2: out of memory */
+    rc = mj_answer_scan(&scan, p, len);
+
+    if (rc == -2) {
+        return NGX_ERROR;
+    }
 
     if (flags & NGX_HTTP_MJ_EP_LIST) {
-        scan.array = 1;
-        return ngx_http_mj_list_answer(r, ctx, &scan, p, len);
+        return ngx_http_mj_list_answer(r, ctx, &scan, rc, p, len);
     }
 
     if (flags & NGX_HTTP_MJ_EP_SUBMIT) {
-        return ngx_http_mj_submit_answer(r, ctx, &scan, p, len);
+        return ngx_http_mj_submit_answer(r, ctx, &scan, rc, p, len);
     }
 
-    scan.stop = 1;
-
-    return ngx_http_mj_fetch_answer(r, ctx, &scan, p, len);
+    return ngx_http_mj_fetch_answer(r, ctx, &scan, rc, p, len);
 }
 
 
